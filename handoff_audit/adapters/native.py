@@ -1,0 +1,96 @@
+"""The native trace format, version 1 (see docs/trace-format.md).
+
+Validation happens here, at the edge, so that every later stage can rely on the shape of an event:
+a line that cannot be used becomes a Skipped record with its line number and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from handoff_audit.models import Event, Skipped
+
+HANDOFF_TYPES = frozenset({"handoff.sent", "handoff.received"})
+AGENT_TYPES = frozenset({"agent.start", "agent.end", "outcome", "llm.call", "tool.call"})
+KNOWN_TYPES = HANDOFF_TYPES | AGENT_TYPES
+
+
+def parse_ts(value: Any) -> float:
+    """Event time as Unix seconds, from a number or an RFC 3339 string; ValueError otherwise."""
+    if type(value) is float or type(value) is int:
+        return float(value)
+    if type(value) is str:
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        if "T" not in text and "t" not in text and " " not in text:
+            raise ValueError("not a date-time")
+        dt = datetime.fromisoformat(text)
+        if dt.tzinfo is None:
+            raise ValueError("no UTC offset")
+        return dt.timestamp()
+    raise ValueError("not a number or string")
+
+
+def check_event(ev: Any) -> str | None:
+    """Return why a parsed line is not a usable native event, or None if it is."""
+    if type(ev) is not dict:
+        return "not a JSON object"
+    tid = ev.get("trace_id")
+    if type(tid) is not str or not tid:
+        return "missing 'trace_id'" if tid is None else "'trace_id' is not a non-empty string"
+    typ = ev.get("type")
+    if type(typ) is not str:
+        return "missing 'type'" if typ is None else "'type' is not a string"
+    if typ in HANDOFF_TYPES:
+        for key in ("from", "to"):
+            v = ev.get(key)
+            if type(v) is not str or not v:
+                return f"{typ} without a '{key}' agent name"
+        state = ev.get("state", None)
+        if type(state) is not dict:
+            return f"{typ} without a 'state' object" if state is None else "'state' is not an object"
+        hid = ev.get("handoff_id")
+        if hid is not None and type(hid) is not str:
+            return "'handoff_id' is not a string"
+    elif typ in AGENT_TYPES:
+        agent = ev.get("agent")
+        if type(agent) is not str or not agent:
+            return f"{typ} without an 'agent' name"
+        if typ == "tool.call" and type(ev.get("args", {})) is not dict:
+            return "'args' is not an object"
+    return None
+
+
+class NativeAdapter:
+    """Reads native JSONL."""
+
+    name = "native"
+
+    def read(
+        self, lines: Iterable[bytes], name: str, next_seq: Callable[[], int]
+    ) -> Iterator[Event | Skipped]:
+        """Yield events and skips; blank lines are neither (they carry nothing)."""
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        for lineno, raw in enumerate(lines, 1):
+            try:
+                ev = loads(raw)
+            except decode_error:
+                if raw.strip():
+                    yield Skipped(name, lineno, "not valid JSON")
+                continue
+            reason = check_event(ev)
+            if reason is not None:
+                yield Skipped(name, lineno, reason)
+                continue
+            ts = ev.get("ts")
+            if ts is not None:
+                try:
+                    ts = parse_ts(ts)
+                except (ValueError, OverflowError, OSError):
+                    yield Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds")
+                    continue
+            yield Event(ts, next_seq(), ev, name, lineno)

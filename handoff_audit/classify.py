@@ -1,0 +1,432 @@
+"""Field changes and trace timelines -> findings, by the rules in ``rules.py``.
+
+Each function here implements one rule that docs/rules.md states in words; keep them in step.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from handoff_audit.diffing import diff_states, format_path, same
+from handoff_audit.models import FieldChange, Finding, Handoff, Path
+from handoff_audit.pairing import Timeline
+
+ELLIPSES = ("...", "\u2026")
+MAX_UNIT_EXPONENT = 9  # dollars -> nano-dollars at most
+UNIT_RELATIVE_TOLERANCE = 0.006  # covers rounding to whole cents of a dollar amount >= 1
+
+
+@dataclass(slots=True)
+class HandoffResult:
+    """One handoff with the findings attached to it."""
+
+    handoff: Handoff
+    findings: list[Finding]
+
+
+@dataclass(slots=True)
+class TraceResult:
+    """Everything the aggregate needs from one trace; the events themselves are dropped."""
+
+    trace_id: str
+    handoffs: list[HandoffResult]
+    trace_findings: list[Finding]
+    agent_ends: dict[str, list[int]]
+    claimed_success: bool
+    retries: int
+
+    def findings(self) -> Iterator[Finding]:
+        """All findings of the trace, handoff findings first."""
+        for hr in self.handoffs:
+            yield from hr.findings
+        yield from self.trace_findings
+
+
+def classify_trace(tl: Timeline) -> TraceResult:
+    """Apply every rule to one trace."""
+    results = [HandoffResult(h, []) for h in tl.handoffs]
+    by_handoff = {id(r.handoff): r.findings for r in results}
+    trace_findings: list[Finding] = []
+
+    for r in results:
+        h = r.handoff
+        if h.sent is not None and h.received is not None:
+            r.findings.extend(handoff_findings(h, diff_states(h.sent_state or {}, h.received_state or {})))
+        elif h.sent is not None:
+            r.findings.append(_finding(h, "orphaned_handoff", "", None, None, "sent but never received"))
+        else:
+            r.findings.append(_finding(h, "unsolicited_receipt", "", None, None, "received but never sent"))
+    for dup in tl.duplicate_receipts:
+        f = _finding(dup, "unsolicited_receipt", "", None, None, "received again after its receipt (a duplicate delivery)")
+        results.append(HandoffResult(dup, [f]))
+
+    receipts = _receipts_by_agent(tl.handoffs)
+    for h in tl.handoffs:
+        if h.sent is not None:
+            by_handoff[id(h)].extend(not_forwarded(h, _latest_receipt(receipts, h.from_agent, h.pos)))
+    for pos, agent, args in tl.tool_calls:
+        src = _latest_receipt(receipts, agent, pos)
+        if src is not None:
+            by_handoff[id(src)].extend(reinterpreted(src, args, tl.events[pos]))
+    for h, first in clarification_loops(tl.handoffs):
+        by_handoff[id(h)].append(
+            _finding(
+                h,
+                "clarification_loop",
+                "",
+                None,
+                None,
+                f"{h.to_agent} handed back to {h.from_agent}, which sent the same state again "
+                f"(first sent as {first.handoff_id or 'an unnamed handoff'})",
+            )
+        )
+    trace_findings.extend(outcome_findings(tl, by_handoff))
+
+    results.sort(key=lambda r: r.handoff.pos)
+    return TraceResult(
+        tl.trace_id,
+        results,
+        trace_findings,
+        tl.agent_ends,
+        any(status == "success" for _, _, status in tl.outcomes),
+        tl.retries,
+    )
+
+
+# --- one handoff: sent vs received -------------------------------------------------------------
+
+
+def handoff_findings(h: Handoff, changes: list[FieldChange]) -> list[Finding]:
+    """Name every change of one handoff; a removal and an addition of the same value are one rename."""
+    renames = match_renames(changes)
+    out: list[Finding] = []
+    for c in changes:
+        if c.op == "removed":
+            target = renames.get(id(c))
+            if target is not None:
+                out.append(
+                    _finding(h, "renamed_field", c.path, c.sent, target.received,
+                             f"arrived renamed as {format_path(target.path)}")
+                )
+            else:
+                out.append(_finding(h, "removed_field", c.path, c.sent, None, "sent but absent on receipt"))
+        elif c.op == "added":
+            if id(c) not in renames.values_used:
+                out.append(_finding(h, "injected_field", c.path, None, c.received, "received but never sent"))
+        elif c.op == "item_removed":
+            out.append(_finding(h, "removed_field", c.path, c.sent, None, "list item sent but absent on receipt"))
+        elif c.op == "item_added":
+            out.append(_finding(h, "injected_field", c.path, None, c.received, "list item received but never sent"))
+        else:
+            kind, message = classify_value_change(c.sent, c.received)
+            out.append(_finding(h, kind, c.path, c.sent, c.received, message))
+    return out
+
+
+class _Renames(dict[int, FieldChange]):
+    """Removed change id -> the added change that carries its value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values_used: set[int] = set()
+
+
+def match_renames(changes: list[FieldChange]) -> _Renames:
+    """Pair removed keys with added keys that carry an equal value.
+
+    An added key under the same parent wins, then one with the same key name, then the first other.
+    Weak values (null, booleans, empty values, numbers below 10) only pair under the same parent:
+    elsewhere an equal value is too likely to be chance.
+    """
+    renames = _Renames()
+    added = [c for c in changes if c.op == "added"]
+    if not added:
+        return renames
+    pool: dict[bytes, list[FieldChange]] = {}
+    for c in added:
+        pool.setdefault(_value_key(c.received), []).append(c)
+    for c in changes:
+        if c.op != "removed":
+            continue
+        candidates = [a for a in pool.get(_value_key(c.sent), ()) if id(a) not in renames.values_used]
+        if not candidates:
+            continue
+        parent = c.path[:-1]
+        same_parent = [a for a in candidates if a.path[:-1] == parent]
+        if same_parent:
+            best = same_parent[0]
+        elif _weak(c.sent):
+            continue
+        else:
+            same_name = [a for a in candidates if a.path[-1] == c.path[-1]]
+            best = (same_name or candidates)[0]
+        renames[id(c)] = best
+        renames.values_used.add(id(best))
+    return renames
+
+
+def _value_key(v: Any) -> bytes:
+    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
+
+
+def _weak(v: Any) -> bool:
+    if v is None or type(v) is bool:
+        return True
+    if type(v) in (str, list, dict):
+        return not v
+    return abs(v) < 10
+
+
+def _is_empty(v: Any) -> bool:
+    return v is None or (type(v) in (str, list, dict) and not v)
+
+
+def _is_number(v: Any) -> bool:
+    return (type(v) is int or type(v) is float) and math.isfinite(v)
+
+
+def _as_number(v: Any) -> float | None:
+    if _is_number(v):
+        return float(v)
+    if type(v) is str:
+        try:
+            x = float(v.strip())
+        except ValueError:
+            return None
+        return x if math.isfinite(x) else None
+    return None
+
+
+def power_of_ten(a: float, b: float) -> int:
+    """The k != 0 with b == a * 10**k (within rounding), else 0."""
+    if a == 0 or b == 0 or (a < 0) != (b < 0):
+        return 0
+    k = round(math.log10(abs(b / a)))
+    if k == 0 or abs(k) > MAX_UNIT_EXPONENT:
+        return 0
+    expected = a * 10.0**k
+    return k if abs(b - expected) <= UNIT_RELATIVE_TOLERANCE * abs(expected) else 0
+
+
+def is_truncation(sent: str, received: str) -> bool:
+    """True when ``received`` is ``sent`` cut short, with or without a trailing ellipsis."""
+    cut = received
+    for mark in ELLIPSES:
+        if cut.endswith(mark):
+            cut = cut[: -len(mark)]
+            break
+    cut = cut.rstrip()
+    return len(cut) < len(sent.rstrip()) and sent.startswith(cut) and (bool(cut) or cut != received)
+
+
+def classify_value_change(sent: Any, received: Any) -> tuple[str, str]:
+    """Name a change of value at one path: (kind, message)."""
+    if _is_empty(received) and not _is_empty(sent):
+        return "nulled_field", "arrived null or empty"
+    ts, tr = type(sent), type(received)
+    if ts is str and tr is str:
+        if is_truncation(sent, received):
+            return "truncated_value", f"string cut from {len(sent)} to {len(received)} characters"
+        return "changed_value", "arrived with another value"
+    if ts is list and tr is list:
+        if len(received) < len(sent) and same(sent[: len(received)], received):
+            return "truncated_value", f"list cut from {len(sent)} to {len(received)} items"
+        return "changed_value", "arrived with another value"
+    a, b = _as_number(sent), _as_number(received)
+    if a is not None and b is not None and (_is_number(sent) or _is_number(received)):
+        k = power_of_ten(a, b)
+        if k:
+            return "unit_changed", f"scaled by 10^{k}"
+        if ts is not tr and not (_is_number(sent) and _is_number(received)):
+            return "type_changed", f"arrived as {_json_type(received)} instead of {_json_type(sent)}"
+        return "changed_value", "arrived with another value"
+    if _json_type(sent) != _json_type(received):
+        return "type_changed", f"arrived as {_json_type(received)} instead of {_json_type(sent)}"
+    return "changed_value", "arrived with another value"
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if type(v) is bool:
+        return "boolean"
+    if type(v) in (int, float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(v), "value")
+
+
+# --- rules that look across handoffs -------------------------------------------------------------
+
+
+def _receipts_by_agent(handoffs: list[Handoff]) -> dict[str, tuple[list[int], list[Handoff]]]:
+    lists: dict[str, list[Handoff]] = {}
+    for h in handoffs:
+        if h.received is not None:
+            lists.setdefault(h.to_agent, []).append(h)
+    out = {}
+    for agent, hs in lists.items():
+        hs.sort(key=lambda h: h.recv_pos or 0)
+        out[agent] = ([h.recv_pos or 0 for h in hs], hs)
+    return out
+
+
+def _latest_receipt(receipts: dict[str, tuple[list[int], list[Handoff]]], agent: str, pos: int) -> Handoff | None:
+    entry = receipts.get(agent)
+    if entry is None:
+        return None
+    i = bisect_left(entry[0], pos)
+    return entry[1][i - 1] if i else None
+
+
+def not_forwarded(out: Handoff, src: Handoff | None) -> list[Finding]:
+    """Fields of a nested object the sender received and hands on, at the same path, without.
+
+    Compares the sender's latest receipt before this send with what it sends. Top-level keys it does
+    not pass on at all are its own scoping; a hand-back to the agent the state came from loses nothing.
+    """
+    if src is None or src.from_agent == out.to_agent:
+        return []
+    had, sends = src.received_state or {}, out.sent_state or {}
+    findings: list[Finding] = []
+    for key, value in had.items():
+        if key in sends:
+            for path, lost in _missing_nested(value, sends[key], (key,)):
+                findings.append(
+                    _finding(out, "not_forwarded", path, lost, None,
+                             f"{out.from_agent} received this from {src.from_agent} and did not hand it on")
+                )
+    return findings
+
+
+def _missing_nested(had: Any, sends: Any, path: Path) -> Iterator[tuple[Path, Any]]:
+    if had is sends or type(had) is not type(sends) or had == sends:
+        return
+    if type(had) is dict:
+        for k, v in had.items():
+            if k in sends:
+                yield from _missing_nested(v, sends[k], (*path, k))
+            else:
+                yield (*path, k), v
+    elif type(had) is list:
+        for i, (x, y) in enumerate(zip(had, sends)):
+            if type(x) is dict:
+                yield from _missing_nested(x, y, (*path, i))
+
+
+def reinterpreted(src: Handoff, args: dict[str, Any], call: Any) -> list[Finding]:
+    """Tool-call arguments named like a field the caller was handed, carrying another value."""
+    state = src.received_state or {}
+    index = _key_index(state)
+    findings: list[Finding] = []
+    for name, value in args.items():
+        paths = index.get(name)
+        if paths is None or len(paths) != 1:
+            continue
+        path, had = paths[0]
+        if same(had, value) or _same_number(had, value):
+            continue
+        tool = call.data.get("tool")
+        findings.append(
+            _finding(src, "reinterpreted_field", path, had, value,
+                     f"{src.to_agent} called {tool if type(tool) is str else 'a tool'} with another value for it",
+                     at=call)
+        )
+    return findings
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    x, y = _as_number(a), _as_number(b)
+    return x is not None and x == y and type(a) is not bool and type(b) is not bool
+
+
+def _key_index(state: dict[str, Any]) -> dict[str, list[tuple[Path, Any]]]:
+    index: dict[str, list[tuple[Path, Any]]] = {}
+
+    def visit(node: Any, path: Path) -> None:
+        if type(node) is dict:
+            for k, v in node.items():
+                index.setdefault(k, []).append(((*path, k), v))
+                visit(v, (*path, k))
+        elif type(node) is list:
+            for i, v in enumerate(node):
+                visit(v, (*path, i))
+
+    visit(state, ())
+    return index
+
+
+def clarification_loops(handoffs: list[Handoff]) -> list[tuple[Handoff, Handoff]]:
+    """A -> B, then B -> A, then A -> B with the same state again: (the re-send, the first send)."""
+    sends = [h for h in handoffs if h.sent is not None]
+    found: list[tuple[Handoff, Handoff]] = []
+    for k, again in enumerate(sends):
+        for i in range(k):
+            first = sends[i]
+            if (first.from_agent, first.to_agent) != (again.from_agent, again.to_agent):
+                continue
+            if not same(first.sent_state, again.sent_state):
+                continue
+            if any(
+                (back.from_agent, back.to_agent) == (again.to_agent, again.from_agent)
+                for back in sends[i + 1 : k]
+            ):
+                found.append((again, first))
+                break
+    return found
+
+
+def outcome_findings(tl: Timeline, by_handoff: dict[int, list[Finding]]) -> list[Finding]:
+    """missing_outcome and conflicting_outcome on the trace; premature_termination on the handoff."""
+    tid = tl.trace_id
+    if not tl.outcomes:
+        return [
+            Finding(tid, None, None, None, "missing_outcome", "", None, None, "no agent claimed the outcome",
+                    order=len(tl.events))
+        ]
+    out: list[Finding] = []
+    claimants = sorted({agent for _, agent, _ in tl.outcomes})
+    if len(claimants) > 1:
+        first = tl.events[tl.outcomes[0][0]]
+        out.append(
+            Finding(tid, None, None, None, "conflicting_outcome", "", None, None,
+                    f"{len(claimants)} agents claimed the outcome: {', '.join(claimants)}",
+                    first.source, first.line, tl.outcomes[0][0])
+        )
+    flagged: set[int] = set()
+    for pos, agent, _ in tl.outcomes:
+        for h in tl.handoffs:
+            if h.send_pos is None or h.recv_pos is None or id(h) in flagged:
+                continue
+            if h.send_pos < pos < h.recv_pos:
+                flagged.add(id(h))
+                by_handoff[id(h)].append(
+                    _finding(h, "premature_termination", "", None, None,
+                             f"{agent} claimed the outcome while this handoff was in flight")
+                )
+    return out
+
+
+def _finding(
+    h: Handoff, kind: str, path: Path | str, sent: Any, received: Any, message: str, at: Any = None
+) -> Finding:
+    ev = at if at is not None else (h.received if h.received is not None else h.sent)
+    return Finding(
+        h.trace_id,
+        h.handoff_id,
+        h.from_agent,
+        h.to_agent,
+        kind,
+        path if isinstance(path, str) else format_path(path),
+        sent,
+        received,
+        message,
+        ev.source if ev is not None else None,
+        ev.line if ev is not None else None,
+        h.pos,
+    )

@@ -1,0 +1,181 @@
+"""The command line: flags -> config -> pipeline.run -> formatter -> exit code. Nothing else."""
+
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from handoff_audit import __version__
+from handoff_audit.errors import ExitCode, HandoffAuditError, InputError
+
+app = typer.Typer(
+    name="handoff-audit",
+    help="Audit recorded traces of multi-agent LLM systems, handoff by handoff.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # tracebacks with locals could print trace data
+    rich_markup_mode=None,
+)
+
+
+class Format(str, enum.Enum):
+    """Report formats for stdout and --output."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+PathsArg = Annotated[
+    list[str],
+    typer.Argument(
+        help="Trace files, directories (searched for *.jsonl and *.jsonl.gz), or - for stdin.",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.", envvar="HANDOFF_AUDIT_FORMAT")]
+OutputOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the report to this file (created only after the run succeeded) instead of stdout.",
+        dir_okay=False,
+    ),
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 2 if any input line had to be skipped.")]
+ExitZeroOpt = Annotated[bool, typer.Option("--exit-zero", help="Report findings but exit 0.")]
+DebugOpt = Annotated[
+    bool, typer.Option("--debug", help="Show a traceback on an internal error.", envvar="HANDOFF_AUDIT_DEBUG")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary line on stderr.")]
+IdleOpt = Annotated[
+    int,
+    typer.Option(
+        "--idle-events",
+        min=1,
+        help="Close a trace after this many events have been read without one of its own.",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"handoff-audit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Audit recorded traces of multi-agent LLM systems, handoff by handoff."""
+
+
+@app.command()
+def scan(
+    paths: PathsArg,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    strict: StrictOpt = False,
+    exit_zero: ExitZeroOpt = False,
+    idle_events: IdleOpt = 1_000_000,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Pair every handoff in PATHS, diff what was sent against what was received, and report findings.
+
+    Exit codes: 0 no error-severity finding, 1 error-severity findings, 2 usage or input error.
+    """
+    from handoff_audit import pipeline
+    from handoff_audit.formatters import render
+    from handoff_audit.policy import verdict
+
+    def work() -> int:
+        report = pipeline.run(pipeline.ScanConfig(tuple(paths), idle_events=idle_events))
+        if strict and report.skipped:
+            first = report.skipped[0]
+            more = report.summary.skipped - 1
+            raise InputError(
+                f"{first.file}:{first.line}: {first.reason}" + (f" (and {more} more skipped lines)" if more else "")
+                + "; --strict forbids skipped lines"
+            )
+        to_tty = output is None and sys.stdout.isatty()
+        text = render(fmt.value, report, width=_width(to_tty), color=to_tty and "NO_COLOR" not in os.environ)
+        _emit(text, output)
+        if not quiet:
+            _note(_summary_line(report))
+        return verdict(report, exit_zero=exit_zero)
+
+    raise typer.Exit(_guard(work, debug))
+
+
+def _guard(work, debug: bool) -> int:  # type: ignore[no-untyped-def]
+    """Run a command body: our errors become one line and exit 2; no traceback unless --debug."""
+    try:
+        return int(work())
+    except HandoffAuditError as err:
+        _note(f"handoff-audit: error: {err}")
+        return ExitCode.ERROR
+    except KeyboardInterrupt:
+        _note("handoff-audit: interrupted")
+        return 130
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as err:
+        if debug:
+            raise
+        # The message of an unexpected error may quote trace data: name the type only.
+        _note(f"handoff-audit: internal error ({type(err).__name__}); run again with --debug for a traceback")
+        return ExitCode.ERROR
+
+
+def _width(to_tty: bool) -> int:
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 40:
+        return int(columns)
+    return shutil.get_terminal_size((120, 24)).columns if to_tty else 120
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    directory = output.parent if str(output.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{output.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    except OSError as err:
+        raise HandoffAuditError(f"{output}: cannot write report ({err.strerror or err})") from None
+
+
+def _note(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _summary_line(report) -> str:  # type: ignore[no-untyped-def]
+    s = report.summary
+    by_class = ", ".join(f"{n} {c}" for c, n in s.findings_by_class.items())
+    skipped = f", {s.skipped} line(s) skipped" if s.skipped else ""
+    return (
+        f"handoff-audit: {s.traces} traces, {s.handoffs} handoffs, {s.findings} findings ({by_class})"
+        f"{skipped}"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,123 @@
+"""Field-level diff of a sent state against a received state.
+
+A plain structural walk: the JSON trees are compared top-down and every subtree that compares equal is
+skipped at C speed (``==`` on dicts and lists), so a clean handoff costs one comparison and a faulty one
+costs only the walk down to its differences. Lists of unequal length are aligned with difflib on a
+canonical encoding of their items, so one item dropped from the middle is one removal, not a cascade of
+changed values. (DeepDiff, measured on a 500-byte order state: about 1 ms per call against about 1 us
+for ``==``; and on lists of objects it compares by position, so a middle deletion shows up as every
+later item changed.)
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+from typing import Any
+
+import orjson
+
+from handoff_audit.models import FieldChange, Path
+
+_dumps = orjson.dumps
+_SORTED = orjson.OPT_SORT_KEYS
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+
+
+def diff_states(sent: dict[str, Any], received: dict[str, Any]) -> list[FieldChange]:
+    """Return the differences between two states, ordered by path as the walk meets them.
+
+    Values compare as JSON values: ``12`` equals ``12.0``, ``true`` does not equal ``1``, and key
+    order does not matter.
+    """
+    if sent == received and _dumps(sent) == _dumps(received):
+        return []
+    out: list[FieldChange] = []
+    _walk(sent, received, (), out)
+    return out
+
+
+def same(a: Any, b: Any) -> bool:
+    """JSON equality: ``==`` without Python's ``True == 1`` and ``False == 0``."""
+    if a != b:
+        return False
+    if type(a) is dict or type(a) is list:
+        # Equal by ==; a bool/number mix inside would show in the canonical encoding.
+        return _dumps(a, option=_SORTED) == _dumps(b, option=_SORTED) or not _has_bool_mix(a, b)
+    return (type(a) is bool) == (type(b) is bool)
+
+
+def _has_bool_mix(a: Any, b: Any) -> bool:
+    if type(a) is dict:
+        return any(_has_bool_mix(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return any(_has_bool_mix(x, y) for x, y in zip(a, b))
+    return (type(a) is bool) != (type(b) is bool)
+
+
+def _walk(a: Any, b: Any, path: Path, out: list[FieldChange]) -> None:
+    ta, tb = type(a), type(b)
+    if ta is dict and tb is dict:
+        if a and not b:
+            out.append(FieldChange("changed", path, a, b))
+            return
+        for k, av in a.items():
+            if k in b:
+                bv = b[k]
+                if not same(av, bv):
+                    _walk(av, bv, (*path, k), out)
+            else:
+                out.append(FieldChange("removed", (*path, k), av, None))
+        for k, bv in b.items():
+            if k not in a:
+                out.append(FieldChange("added", (*path, k), None, bv))
+    elif ta is list and tb is list:
+        if len(a) == len(b):
+            for i, (av, bv) in enumerate(zip(a, b)):
+                if not same(av, bv):
+                    _walk(av, bv, (*path, i), out)
+        elif not b or (len(b) < len(a) and same(a[: len(b)], b)):
+            # Emptied or cut short: one change on the list, for the classifier to name.
+            out.append(FieldChange("changed", path, a, b))
+        else:
+            _align(a, b, path, out)
+    elif not same(a, b):
+        out.append(FieldChange("changed", path, a, b))
+
+
+def _align(a: list[Any], b: list[Any], path: Path, out: list[FieldChange]) -> None:
+    ka = [_dumps(x, option=_SORTED) for x in a]
+    kb = [_dumps(x, option=_SORTED) for x in b]
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        common = min(i2 - i1, j2 - j1) if op == "replace" else 0
+        for n in range(common):
+            _walk(a[i1 + n], b[j1 + n], (*path, i1 + n), out)
+        for i in range(i1 + common, i2):
+            out.append(FieldChange("item_removed", (*path, i), a[i], None))
+        for j in range(j1 + common, j2):
+            out.append(FieldChange("item_added", (*path, j), None, b[j]))
+
+
+def format_path(path: Path) -> str:
+    """Render a path as DESIGN.md shows it: ``order.items[2].qty``.
+
+    Keys that are not plain names are quoted: ``meta["x.y"]``.
+    """
+    parts: list[str] = []
+    for seg in path:
+        if type(seg) is int:
+            parts.append(f"[{seg}]")
+        elif _PLAIN_KEY.match(seg):
+            parts.append(f".{seg}" if parts else seg)
+        else:
+            parts.append("[" + orjson.dumps(seg).decode() + "]")
+    return "".join(parts)
+
+
+def get_path(state: Any, path: Path) -> Any:
+    """The value at ``path``; KeyError/IndexError/TypeError when it is not there."""
+    for seg in path:
+        state = state[seg]
+    return state

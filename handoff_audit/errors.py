@@ -1,0 +1,28 @@
+"""The project's one exception hierarchy and its exit codes."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes; documented in the README."""
+
+    PASSED = 0
+    FINDINGS = 1
+    ERROR = 2
+
+
+class HandoffAuditError(Exception):
+    """Base class: the CLI prints the message as one line and exits 2.
+
+    Messages put the location first (``traces/a.jsonl:42: ...``) and never carry trace values.
+    """
+
+
+class InputError(HandoffAuditError):
+    """An input could not be read at all (missing file, unreadable directory, no events)."""
+
+
+class UsageError(HandoffAuditError):
+    """The command line asks for something that cannot be done."""

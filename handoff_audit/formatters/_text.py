@@ -1,0 +1,31 @@
+"""Make trace text safe to show: nothing from a trace may act as markup or a terminal control."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+# C0 and C1 controls, DEL, and the bidirectional overrides that can reorder what a reader sees.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Replace control characters with visible escapes (``\\x1b``, ``\\u202e``)."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def json_text(value: Any) -> str:
+    """A value as compact JSON with sorted keys (strings quoted), escaped for display."""
+    return printable(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: max(1, limit - 1)] + "\u2026"

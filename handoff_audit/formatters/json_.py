@@ -1,0 +1,69 @@
+"""JSON report: the stable field names of docs/reports.md, sorted keys, byte-stable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from handoff_audit.models import Report
+
+REPORT_VERSION = 1
+
+
+def _rate(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
+def _ms(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The report as plain data."""
+    s = report.summary
+    summary = {
+        "inputs": list(s.inputs),
+        "traces": s.traces,
+        "events": s.events,
+        "handoffs": s.handoffs,
+        "failed_handoffs": s.failed_handoffs,
+        "retries": s.retries,
+        "skipped": s.skipped,
+        "unknown_types": s.unknown_types,
+        "findings": s.findings,
+        "findings_by_class": s.findings_by_class,
+        "findings_by_kind": s.findings_by_kind,
+        "findings_by_severity": s.findings_by_severity,
+        "handoff_failure_rate": _rate(s.handoff_failure_rate),
+        "agent_success_rate": _rate(s.agent_success_rate),
+        "end_to_end_success_rate": _rate(s.end_to_end_success_rate),
+        "traces_succeeded": s.traces_succeeded,
+        "agents": [
+            {"agent": a.agent, "ends": a.ends, "ok": a.ok, "success_rate": _rate(a.success_rate)} for a in s.agents
+        ],
+        "edges": [
+            {
+                "from": e.from_agent,
+                "to": e.to_agent,
+                "handoffs": e.handoffs,
+                "failed_handoffs": e.failed_handoffs,
+                "failure_rate": _rate(e.failure_rate),
+                "findings_by_class": e.findings_by_class,
+                "latency_p50_ms": _ms(e.latency_p50_ms),
+                "latency_p95_ms": _ms(e.latency_p95_ms),
+            }
+            for e in s.edges
+        ],
+    }
+    return {
+        "version": REPORT_VERSION,
+        "summary": summary,
+        "skipped": [{"file": k.file, "line": k.line, "reason": k.reason} for k in report.skipped],
+        "findings": [f.to_dict() for f in report.findings],
+    }
+
+
+def render(report: Report) -> str:
+    """Indented JSON with sorted keys and a final newline."""
+    return orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"

@@ -1,0 +1,165 @@
+"""Terminal report (rich): summary panel, counts by class and kind, the per-edge table, findings.
+
+Everything taken from a trace goes in as ``rich.text.Text`` built from escaped text, so it is never
+read as markup and never reaches the terminal as a control sequence.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from handoff_audit.formatters._text import json_text, printable, shorten
+from handoff_audit.models import Finding, Report
+from handoff_audit.rules import RULES, FailureClass
+
+MAX_FINDING_ROWS = 200
+VALUE_WIDTH = 32
+ABSENT_KINDS = frozenset({"removed_field", "not_forwarded"})
+CLASS_STYLE = {"state_loss": "red", "context_drift": "yellow", "responsibility_gap": "magenta"}
+
+
+def _t(text: str, style: str = "") -> Text:
+    return Text(printable(text), style=style)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:.1f}%"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def _edge(f: Finding) -> str:
+    return "(trace)" if f.from_agent is None else f"{f.from_agent} -> {f.to_agent}"
+
+
+def _values(f: Finding) -> str:
+    if f.kind == "renamed_field":
+        return f.message
+    if f.sent is None and f.received is None and f.kind not in ABSENT_KINDS:
+        return ""
+    sent = shorten(json_text(f.sent), VALUE_WIDTH)
+    received = "(absent)" if f.kind in ABSENT_KINDS else shorten(json_text(f.received), VALUE_WIDTH)
+    return f"{sent} -> {received}"
+
+
+def render(report: Report, *, width: int = 120, color: bool = False) -> str:
+    """The report as terminal text, ``width`` columns wide, with ANSI colour only if ``color``."""
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        legacy_windows=False,
+    )
+    console.print(_summary_panel(report))
+    s = report.summary
+    if s.findings:
+        console.print(_kinds_table(report))
+    if s.edges:
+        console.print(_edges_table(report))
+    if report.findings:
+        console.print(_findings_table(report))
+    if s.skipped:
+        console.print(_skipped_table(report))
+    return buf.getvalue()
+
+
+def _summary_panel(report: Report) -> Panel:
+    s = report.summary
+    lines = Text()
+    lines.append(f"{len(s.inputs)} input(s), {s.events:,} events, {s.traces:,} traces, {s.handoffs:,} handoffs")
+    if s.retries:
+        lines.append(f" ({s.retries:,} retries)")
+    lines.append(f", {s.skipped:,} line(s) skipped\n")
+    lines.append(f"agent success {_pct(s.agent_success_rate)}", style="bold")
+    lines.append("   |   ")
+    lines.append(f"handoff failure {_pct(s.handoff_failure_rate)}", style="bold")
+    lines.append(f" ({s.failed_handoffs:,} of {s.handoffs:,})")
+    lines.append("   |   ")
+    lines.append(f"end-to-end success {_pct(s.end_to_end_success_rate)}", style="bold")
+    lines.append(f" ({s.traces_succeeded:,} of {s.traces:,})\n")
+    lines.append(f"{s.findings:,} findings: ")
+    lines.append(
+        ", ".join(f"{c.value} {s.findings_by_class.get(c.value, 0):,}" for c in FailureClass)
+    )
+    sev = s.findings_by_severity
+    lines.append(f" ({sev.get('error', 0):,} error, {sev.get('warning', 0):,} warning)")
+    if s.unknown_types:
+        kinds = ", ".join(f"{printable(k)} {n:,}" for k, n in s.unknown_types.items())
+        lines.append(f"\nunknown event types kept: {kinds}")
+    return Panel(lines, title="handoff-audit", title_align="left")
+
+
+def _kinds_table(report: Report) -> Table:
+    table = Table(title="Findings by class and kind", title_justify="left")
+    for col in ("class", "kind", "code", "severity"):
+        table.add_column(col)
+    table.add_column("count", justify="right")
+    kinds = report.summary.findings_by_kind
+    for kind, rule in RULES.items():
+        if kinds.get(kind):
+            cls = rule.failure_class.value
+            table.add_row(Text(cls, style=CLASS_STYLE[cls]), kind, rule.code, rule.severity.value, f"{kinds[kind]:,}")
+    return table
+
+
+def _edges_table(report: Report) -> Table:
+    table = Table(title="Edges", title_justify="left")
+    table.add_column("from -> to")
+    for col in ("handoffs", "state_loss", "context_drift", "resp_gap", "failure", "p50 ms", "p95 ms"):
+        table.add_column(col, justify="right")
+    for e in report.summary.edges:
+        c = e.findings_by_class
+        table.add_row(
+            _t(f"{e.from_agent} -> {e.to_agent}"),
+            f"{e.handoffs:,}",
+            f"{c['state_loss']:,}",
+            f"{c['context_drift']:,}",
+            f"{c['responsibility_gap']:,}",
+            _pct(e.failure_rate),
+            _ms(e.latency_p50_ms),
+            _ms(e.latency_p95_ms),
+        )
+    return table
+
+
+def _findings_table(report: Report) -> Group | Table:
+    table = Table(title="Findings", title_justify="left")
+    table.add_column("trace", overflow="fold")
+    table.add_column("from -> to", overflow="fold")
+    table.add_column("kind", overflow="fold")
+    table.add_column("path", overflow="fold")
+    table.add_column("sent -> received", overflow="fold")
+    for f in report.findings[:MAX_FINDING_ROWS]:
+        kind = Text(f.kind, style=CLASS_STYLE[f.failure_class])
+        kind.append(f" {f.code}", style="dim")
+        table.add_row(_t(f.trace_id), _t(_edge(f)), kind, _t(f.path or "-"), _t(_values(f) or f.message))
+    left = len(report.findings) - MAX_FINDING_ROWS
+    if left > 0:
+        note = Text(f"... and {left:,} more findings: use --format json or --format csv for all of them")
+        return Group(table, note)
+    return table
+
+
+def _skipped_table(report: Report) -> Group | Table:
+    table = Table(title="Skipped input lines", title_justify="left")
+    table.add_column("where", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for k in report.skipped[:MAX_FINDING_ROWS]:
+        table.add_row(_t(f"{k.file}:{k.line}"), _t(k.reason))
+    left = report.summary.skipped - min(len(report.skipped), MAX_FINDING_ROWS)
+    if left > 0:
+        return Group(table, Text(f"... and {left:,} more skipped lines"))
+    return table

@@ -1,0 +1,227 @@
+"""The records that cross stage boundaries.
+
+Events themselves stay the plain dicts the reader parsed (validated at the reading edge): at millions of
+events a record object per event costs more than the whole audit of a clean handoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from handoff_audit.rules import RULES
+
+Path = tuple[str | int, ...]
+
+
+class Event(NamedTuple):
+    """One usable input line: its parsed body, event time, read order and location."""
+
+    ts: float | None
+    seq: int
+    data: dict[str, Any]
+    source: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An input line (or the rest of a file) that could not be used, and why."""
+
+    file: str
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One difference between a sent and a received state.
+
+    ``op`` is ``removed`` / ``added`` (a dict key present on one side only), ``changed`` (both
+    present, values differ), or ``item_removed`` / ``item_added`` (a list element with no
+    counterpart; its index is in the sent list for removals and in the received list for additions).
+    """
+
+    op: str
+    path: Path
+    sent: Any
+    received: Any
+
+
+@dataclass(slots=True)
+class Handoff:
+    """A send paired with its receipt; either side may be missing."""
+
+    trace_id: str
+    handoff_id: str | None
+    from_agent: str
+    to_agent: str
+    sent: Event | None = None
+    received: Event | None = None
+    send_pos: int | None = None  # position of the send in the trace's ordered events
+    recv_pos: int | None = None
+    attempts: int = 0
+
+    @property
+    def sent_state(self) -> dict[str, Any] | None:
+        return None if self.sent is None else self.sent.data["state"]
+
+    @property
+    def received_state(self) -> dict[str, Any] | None:
+        return None if self.received is None else self.received.data["state"]
+
+    @property
+    def pos(self) -> int:
+        """Where the handoff sits in its trace: its send, else its receipt."""
+        if self.send_pos is not None:
+            return self.send_pos
+        assert self.recv_pos is not None
+        return self.recv_pos
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One classified failure."""
+
+    trace_id: str
+    handoff_id: str | None
+    from_agent: str | None
+    to_agent: str | None
+    kind: str
+    path: str
+    sent: Any
+    received: Any
+    message: str
+    file: str | None = None
+    line: int | None = None
+    order: int = 0
+
+    @property
+    def failure_class(self) -> str:
+        return RULES[self.kind].failure_class.value
+
+    @property
+    def code(self) -> str:
+        return RULES[self.kind].code
+
+    @property
+    def severity(self) -> str:
+        return RULES[self.kind].severity.value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The finding as the report's stable field names."""
+        return {
+            "trace_id": self.trace_id,
+            "handoff_id": self.handoff_id,
+            "from": self.from_agent,
+            "to": self.to_agent,
+            "class": self.failure_class,
+            "kind": self.kind,
+            "code": self.code,
+            "severity": self.severity,
+            "path": self.path,
+            "sent": self.sent,
+            "received": self.received,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+        }
+
+
+FINDING_FIELDS = (
+    "trace_id",
+    "handoff_id",
+    "from",
+    "to",
+    "class",
+    "kind",
+    "code",
+    "severity",
+    "path",
+    "sent",
+    "received",
+    "message",
+    "file",
+    "line",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeStats:
+    """Aggregates for one directed edge (from -> to)."""
+
+    from_agent: str
+    to_agent: str
+    handoffs: int
+    failed_handoffs: int
+    findings_by_class: dict[str, int]
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+    @property
+    def failure_rate(self) -> float | None:
+        return _rate(self.failed_handoffs, self.handoffs)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStats:
+    """``agent.end`` counts for one agent."""
+
+    agent: str
+    ends: int
+    ok: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return _rate(self.ok, self.ends)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Run-level counts and rates."""
+
+    inputs: tuple[str, ...]
+    traces: int
+    events: int
+    handoffs: int
+    failed_handoffs: int
+    retries: int
+    skipped: int
+    unknown_types: dict[str, int]
+    traces_succeeded: int
+    agent_ends: int
+    agent_ends_ok: int
+    findings_by_class: dict[str, int]
+    findings_by_kind: dict[str, int]
+    findings_by_severity: dict[str, int]
+    edges: tuple[EdgeStats, ...]
+    agents: tuple[AgentStats, ...]
+
+    @property
+    def handoff_failure_rate(self) -> float | None:
+        return _rate(self.failed_handoffs, self.handoffs)
+
+    @property
+    def agent_success_rate(self) -> float | None:
+        return _rate(self.agent_ends_ok, self.agent_ends)
+
+    @property
+    def end_to_end_success_rate(self) -> float | None:
+        return _rate(self.traces_succeeded, self.traces)
+
+    @property
+    def findings(self) -> int:
+        return sum(self.findings_by_class.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything a formatter needs; formatters get nothing else."""
+
+    summary: Summary
+    findings: tuple[Finding, ...]
+    skipped: tuple[Skipped, ...] = field(default=())
+
+
+def _rate(num: int, den: int) -> float | None:
+    return None if den == 0 else num / den

@@ -1,0 +1,59 @@
+"""Turn command-line arguments into readable byte streams: files, directories, ``-`` for stdin."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from handoff_audit.errors import InputError
+
+TRACE_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One input: the name shown in reports and how to open it."""
+
+    name: str
+    path: str | None  # None means stdin
+
+    def open(self) -> BinaryIO:
+        """Open the input for binary reading; gzip is decompressed as it streams."""
+        if self.path is None:
+            return sys.stdin.buffer
+        if self.path.endswith(".gz"):
+            return gzip.open(self.path, "rb")  # type: ignore[return-value]
+        return open(self.path, "rb")
+
+
+def expand(arguments: list[str]) -> list[Source]:
+    """Resolve arguments to sources; directories are searched recursively, in sorted order.
+
+    Raises InputError for a path that does not exist or a directory that cannot be listed.
+    """
+    sources: list[Source] = []
+    for arg in arguments:
+        if arg == "-":
+            sources.append(Source("<stdin>", None))
+        elif os.path.isdir(arg):
+            sources.extend(Source(p, p) for p in _walk(arg))
+        elif os.path.exists(arg):
+            sources.append(Source(arg, arg))
+        else:
+            raise InputError(f"{arg}: no such file or directory")
+    return sources
+
+
+def _walk(top: str) -> Iterator[str]:
+    def fail(err: OSError) -> None:
+        raise InputError(f"{err.filename or top}: cannot read directory ({err.strerror})")
+
+    found: list[str] = []
+    for root, dirs, files in os.walk(top, onerror=fail):
+        dirs.sort()
+        found.extend(os.path.join(root, f) for f in files if f.endswith(TRACE_SUFFIXES))
+    yield from sorted(found)

@@ -1,0 +1,131 @@
+"""Aggregate trace results into the run summary, one trace at a time.
+
+Only counters, per-edge latency samples and the findings themselves are kept: a trace's events are
+dropped as soon as it has been classified.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+from handoff_audit.classify import TraceResult
+from handoff_audit.models import AgentStats, EdgeStats, Finding, Report, Skipped, Summary
+from handoff_audit.rules import FailureClass, Severity
+
+MAX_LISTED_SKIPS = 1000  # every skipped line is counted; the first this many are listed
+
+
+@dataclass(slots=True)
+class _Edge:
+    handoffs: int = 0
+    failed: int = 0
+    by_class: Counter[str] = field(default_factory=Counter)
+    latencies: array = field(default_factory=lambda: array("d"))
+
+
+class Aggregator:
+    """Accumulates TraceResults, skipped lines and event counts into a Report."""
+
+    def __init__(self) -> None:
+        self.traces = 0
+        self.events = 0
+        self.retries = 0
+        self.traces_succeeded = 0
+        self.skipped_count = 0
+        self.skipped: list[Skipped] = []
+        self.unknown_types: Counter[str] = Counter()
+        self.agent_ends: dict[str, list[int]] = {}
+        self.edges: dict[tuple[str, str], _Edge] = {}
+        self.findings: list[Finding] = []
+
+    def skip(self, item: Skipped) -> None:
+        """Count a line that could not be used (listed while under the cap)."""
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_LISTED_SKIPS:
+            self.skipped.append(item)
+
+    def add_trace(self, result: TraceResult) -> None:
+        """Fold one classified trace into the totals."""
+        self.traces += 1
+        self.retries += result.retries
+        has_error = False
+        for hr in result.handoffs:
+            h = hr.handoff
+            edge = self.edges.get((h.from_agent, h.to_agent))
+            if edge is None:
+                edge = self.edges[(h.from_agent, h.to_agent)] = _Edge()
+            edge.handoffs += 1
+            if hr.findings:
+                edge.failed += 1
+                for f in hr.findings:
+                    edge.by_class[f.failure_class] += 1
+                    has_error = has_error or f.severity == "error"
+                self.findings.extend(hr.findings)
+            if h.sent is not None and h.received is not None and h.sent.ts is not None and h.received.ts is not None:
+                edge.latencies.append((h.received.ts - h.sent.ts) * 1000.0)
+        for f in result.trace_findings:
+            has_error = has_error or f.severity == "error"
+        self.findings.extend(result.trace_findings)
+        for agent, (ends, ok) in result.agent_ends.items():
+            counts = self.agent_ends.setdefault(agent, [0, 0])
+            counts[0] += ends
+            counts[1] += ok
+        if result.claimed_success and not has_error:
+            self.traces_succeeded += 1
+
+    def report(self, inputs: tuple[str, ...]) -> Report:
+        """The finished report: findings in a fixed order, edges and agents sorted by name."""
+        findings = sorted(
+            self.findings, key=lambda f: (f.trace_id, f.order, f.code, f.path, f.handoff_id or "", f.message)
+        )
+        by_class = Counter({c.value: 0 for c in FailureClass})
+        by_kind: Counter[str] = Counter()
+        by_sev = Counter({s.value: 0 for s in Severity})
+        for f in findings:
+            by_class[f.failure_class] += 1
+            by_kind[f.kind] += 1
+            by_sev[f.severity] += 1
+        edges = tuple(
+            EdgeStats(
+                src,
+                dst,
+                e.handoffs,
+                e.failed,
+                {c.value: e.by_class.get(c.value, 0) for c in FailureClass},
+                percentile(e.latencies, 0.50),
+                percentile(e.latencies, 0.95),
+            )
+            for (src, dst), e in sorted(self.edges.items())
+        )
+        agents = tuple(AgentStats(a, c[0], c[1]) for a, c in sorted(self.agent_ends.items()))
+        summary = Summary(
+            inputs=inputs,
+            traces=self.traces,
+            events=self.events,
+            handoffs=sum(e.handoffs for e in self.edges.values()),
+            failed_handoffs=sum(e.failed for e in self.edges.values()),
+            retries=self.retries,
+            skipped=self.skipped_count,
+            unknown_types=dict(sorted(self.unknown_types.items())),
+            traces_succeeded=self.traces_succeeded,
+            agent_ends=sum(c[0] for c in self.agent_ends.values()),
+            agent_ends_ok=sum(c[1] for c in self.agent_ends.values()),
+            findings_by_class=dict(by_class),
+            findings_by_kind=dict(sorted(by_kind.items())),
+            findings_by_severity=dict(by_sev),
+            edges=edges,
+            agents=agents,
+        )
+        skipped = tuple(sorted(self.skipped, key=lambda s: (s.file, s.line)))
+        return Report(summary, tuple(findings), skipped)
+
+
+def percentile(values: array, q: float) -> float | None:
+    """Nearest-rank percentile, in the samples' unit; None without samples."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
