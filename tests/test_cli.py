@@ -1,0 +1,134 @@
+"""The command line through typer's CliRunner: exit codes, stdout vs stderr, --output, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from conftest import SAMPLES, T, write_events
+from typer.testing import CliRunner
+
+from handoff_audit.cli import app
+
+CLEAN = str(SAMPLES / "clean_ecommerce_run.jsonl")
+FAULTY = str(SAMPLES / "state_loss_removed_field.jsonl")
+WARNING_ONLY = str(SAMPLES / "context_drift_injected_field.jsonl")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_clean_run_exits_0_with_report_on_stdout_and_summary_on_stderr(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["scan", CLEAN, "--format", "json"])
+    assert result.exit_code == 0
+    report = orjson.loads(result.stdout)
+    assert report["summary"]["traces"] == 2 and report["findings"] == []
+    assert result.stderr.startswith("handoff-audit: 2 traces, 4 handoffs, 0 findings")
+
+
+def test_error_findings_exit_1_and_exit_zero_overrides(runner: CliRunner) -> None:
+    assert runner.invoke(app, ["scan", FAULTY]).exit_code == 1
+    assert runner.invoke(app, ["scan", FAULTY, "--exit-zero"]).exit_code == 0
+
+
+def test_warnings_alone_exit_0(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["scan", WARNING_ONLY, "-f", "json"])
+    assert result.exit_code == 0
+    assert [f["severity"] for f in orjson.loads(result.stdout)["findings"]] == ["warning"]
+
+
+def test_missing_file_is_one_line_on_stderr_and_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["scan", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [f"handoff-audit: error: {tmp_path / 'missing.jsonl'}: no such file or directory"]
+
+
+def test_no_events_is_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "junk.jsonl"
+    path.write_text("not json\n")
+    result = runner.invoke(app, ["scan", str(path)])
+    assert result.exit_code == 2
+    assert "no usable events (1 lines skipped)" in result.stderr
+
+
+def test_strict_turns_a_skipped_line_into_exit_2(runner: CliRunner) -> None:
+    bad = str(SAMPLES / "skipped_lines_bad_input.jsonl")
+    assert runner.invoke(app, ["scan", bad, "--exit-zero"]).exit_code == 0
+    result = runner.invoke(app, ["scan", bad, "--strict"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert f"{bad}:4: 'state' is not an object (and 3 more skipped lines)" in result.stderr
+
+
+def test_output_is_written_only_after_success(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, ["scan", FAULTY, "-f", "json", "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert orjson.loads(out.read_bytes())["summary"]["findings"] == 1
+    failed = tmp_path / "never.json"
+    result = runner.invoke(app, ["scan", str(tmp_path / "missing.jsonl"), "-o", str(failed)])
+    assert result.exit_code == 2 and not failed.exists()
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_stdin(runner: CliRunner) -> None:
+    data = Path(FAULTY).read_bytes()
+    result = runner.invoke(app, ["scan", "-", "-f", "csv"], input=data)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1].split(",")[5] == "removed_field"
+
+
+def test_unknown_format_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["scan", CLEAN, "--format", "yaml"])
+    assert result.exit_code == 2
+
+
+def test_an_internal_error_names_only_its_type_unless_debug(runner: CliRunner, monkeypatch, tmp_path: Path) -> None:
+    from handoff_audit import pipeline
+
+    def boom(config):  # type: ignore[no-untyped-def]
+        raise ValueError("customer secret 4111-1111")
+
+    monkeypatch.setattr(pipeline, "run", boom)
+    result = runner.invoke(app, ["scan", CLEAN])
+    assert result.exit_code == 2
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+    assert "internal error (ValueError)" in result.stderr
+    result = runner.invoke(app, ["scan", CLEAN, "--debug"])
+    assert isinstance(result.exception, ValueError)
+
+
+def test_table_output_escapes_markup_and_control_characters(runner: CliRunner, tmp_path: Path) -> None:
+    sent = {"note": "[bold red]pwned[/] \x1b[31mred\x1b[0m"}
+    t = T("[link=x]t[/link]").hop("a", "b", sent, {"note": "\x1b]0;title\x07"}).outcome("b")
+    path = write_events(tmp_path / "evil.jsonl", t.events)
+    result = runner.invoke(app, ["scan", str(path)], env={"COLUMNS": "200"})
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "[bold red]pwned[/]" in result.stdout
+    assert "\\u001b]0;title\\u0007" in result.stdout  # JSON-escaped, shown literally
+    assert "[link=x]t[/link]" in result.stdout
+
+
+def test_version_and_help(runner: CliRunner) -> None:
+    from handoff_audit import __version__
+
+    assert runner.invoke(app, ["--version"]).stdout.strip() == f"handoff-audit {__version__}"
+    help_text = runner.invoke(app, ["scan", "--help"]).stdout
+    for flag in ("--format", "--output", "--strict", "--exit-zero", "--debug", "--idle-events", "--quiet"):
+        assert flag in help_text
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "handoff_audit", "scan", FAULTY, "-f", "json", "-q"], capture_output=True, check=False
+    )
+    assert proc.returncode == 1
+    assert orjson.loads(proc.stdout)["findings"][0]["kind"] == "removed_field"
+    assert proc.stderr == b""

@@ -1,0 +1,83 @@
+"""Formatters: stable JSON fields, CSV injection neutralised, the table safe and complete."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import orjson
+import pytest
+from conftest import T
+
+from handoff_audit.formatters import REGISTRY, render
+from handoff_audit.formatters.csv_ import cell
+from handoff_audit.models import FINDING_FIELDS
+
+REQUIRED_FINDING_FIELDS = {
+    "trace_id", "handoff_id", "from", "to", "class", "kind", "code", "severity", "path", "sent", "received", "message"
+}
+REQUIRED_SUMMARY_FIELDS = {
+    "traces", "events", "handoffs", "skipped", "findings_by_class", "handoff_failure_rate", "agent_success_rate",
+    "end_to_end_success_rate",
+}
+
+
+@pytest.fixture
+def report(audit):  # type: ignore[no-untyped-def]
+    sent = {"order": {"total": 10.5, "note": "=HYPERLINK(\"http://x\",\"y\")"}, "n": "-2+3"}
+    got = {"order": {"total": 1050, "note": "@SUM(A1)"}}
+    t = T().hop("a", "b", sent, got).end("a").end("b", "error").outcome("b")
+    return audit(t.events)
+
+
+def test_json_carries_the_design_fields(report) -> None:  # type: ignore[no-untyped-def]
+    data = orjson.loads(render("json", report))
+    assert REQUIRED_SUMMARY_FIELDS <= set(data["summary"])
+    assert data["summary"]["agent_success_rate"] == 0.5
+    assert data["summary"]["findings_by_class"] == {"context_drift": 2, "responsibility_gap": 0, "state_loss": 1}
+    for f in data["findings"]:
+        assert REQUIRED_FINDING_FIELDS <= set(f)
+    assert {f["kind"] for f in data["findings"]} == {"unit_changed", "changed_value", "removed_field"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("plain", "plain"),
+        (None, ""),
+    ],
+)
+def test_csv_cells_cannot_start_a_formula(value, expected) -> None:  # type: ignore[no-untyped-def]
+    assert cell(value) == expected
+
+
+def test_csv_has_one_row_per_finding_with_the_json_columns(report) -> None:  # type: ignore[no-untyped-def]
+    rows = list(csv.reader(io.StringIO(render("csv", report))))
+    assert tuple(rows[0]) == FINDING_FIELDS
+    assert len(rows) == 1 + len(report.findings)
+    for row in rows[1:]:
+        for value in row:
+            assert not value.startswith(("=", "+", "-", "@"))
+
+
+def test_table_shows_summary_edges_and_findings(report) -> None:  # type: ignore[no-untyped-def]
+    text = render("table", report, width=140)
+    for expected in ("agent success 50.0%", "handoff failure 100.0% (1 of 1)", "a -> b", "unit_changed", "order.total"):
+        assert expected in text
+    assert "\x1b" not in text
+
+
+def test_table_colour_only_when_asked(report) -> None:  # type: ignore[no-untyped-def]
+    assert "\x1b[" in render("table", report, width=140, color=True)
+
+
+def test_every_format_renders_an_empty_report(audit) -> None:  # type: ignore[no-untyped-def]
+    clean = audit(T().hop("a", "b", {"x": 1}).outcome("b").events)
+    for fmt in REGISTRY:
+        assert render(fmt, clean)
+    assert render("csv", clean).splitlines() == [",".join(FINDING_FIELDS)]

@@ -1,0 +1,115 @@
+"""The native reader: what is an event, what is skipped and why, and where."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from handoff_audit.adapters.native import parse_ts
+from handoff_audit.errors import InputError
+from handoff_audit.pipeline import ScanConfig, run
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1767261600, 1767261600.0),
+        (1767261600.25, 1767261600.25),
+        ("2026-01-01T10:00:00Z", 1767261600.0),
+        ("2026-01-01T10:00:00.250Z", 1767261600.25),
+        ("2026-01-01T11:00:00+01:00", 1767261600.0),
+        ("2026-01-01 10:00:00z", 1767261600.0),
+    ],
+)
+def test_ts_forms(value, expected) -> None:
+    assert parse_ts(value) == expected
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-01-01", "2026-01-01T10:00:00", True, [1], {"s": 1}])
+def test_invalid_ts_is_rejected(value) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        parse_ts(value)
+
+
+GOOD = b'{"trace_id":"t","type":"outcome","agent":"a","status":"success"}'
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"type":"outcome","agent":"a"}', "missing 'trace_id'"),
+        (b'{"trace_id":7,"type":"outcome","agent":"a"}', "'trace_id' is not a non-empty string"),
+        (b'{"trace_id":"t","agent":"a"}', "missing 'type'"),
+        (b'{"trace_id":"t","type":"handoff.sent","from":"a","to":"b","state":[1]}', "'state' is not an object"),
+        (b'{"trace_id":"t","type":"handoff.sent","from":"a","to":"b"}', "handoff.sent without a 'state' object"),
+        (b'{"trace_id":"t","type":"handoff.received","to":"b","state":{}}', "handoff.received without a 'from' agent name"),
+        (b'{"trace_id":"t","type":"handoff.sent","from":"a","to":"b","state":{},"handoff_id":3}', "'handoff_id' is not a string"),
+        (b'{"trace_id":"t","type":"outcome","status":"success"}', "outcome without an 'agent' name"),
+        (b'{"trace_id":"t","type":"tool.call","agent":"a","args":"x"}', "'args' is not an object"),
+        (b'{"trace_id":"t","type":"outcome","agent":"a","ts":"soon"}', "'ts' is neither RFC 3339 nor Unix seconds"),
+    ],
+)
+def test_a_bad_line_is_skipped_with_its_line_and_reason(tmp_path: Path, line: bytes, reason: str) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(GOOD + b"\n" + line + b"\n" + GOOD + b"\n")
+    report = run(ScanConfig((str(path),)))
+    assert report.summary.events == 2
+    assert report.summary.skipped == 1
+    [skip] = report.skipped
+    assert (skip.file, skip.line, skip.reason) == (str(path), 2, reason)
+
+
+def test_blank_lines_and_crlf_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(GOOD + b"\r\n\r\n   \n" + GOOD + b"\r\n")
+    report = run(ScanConfig((str(path),)))
+    assert (report.summary.events, report.summary.skipped) == (2, 0)
+
+
+def test_unknown_types_are_kept_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(GOOD + b'\n{"trace_id":"t","type":"memory.write","agent":"a"}\n')
+    report = run(ScanConfig((str(path),)))
+    assert report.summary.unknown_types == {"memory.write": 1}
+    assert report.summary.events == 2
+
+
+def test_gzip_and_directories(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    with gzip.open(tmp_path / "sub" / "a.jsonl.gz", "wb") as fh:
+        fh.write(GOOD + b"\n")
+    (tmp_path / "b.jsonl").write_bytes(GOOD.replace(b'"t"', b'"u"') + b"\n")
+    (tmp_path / "notes.txt").write_text("not a trace")
+    report = run(ScanConfig((str(tmp_path),)))
+    assert report.summary.traces == 2
+    assert report.summary.inputs == (str(tmp_path / "b.jsonl"), str(tmp_path / "sub" / "a.jsonl.gz"))
+
+
+def test_a_truncated_gzip_keeps_what_was_read_and_says_so(tmp_path: Path) -> None:
+    data = gzip.compress(b"".join(GOOD.replace(b'"t"', f'"t{i}"'.encode()) + b"\n" for i in range(2000)))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    report = run(ScanConfig((str(path),)))
+    assert report.summary.events > 0
+    assert report.skipped[-1].reason.startswith("truncated compressed stream")
+
+
+def test_missing_path_and_no_events_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="nope.jsonl: no such file or directory"):
+        run(ScanConfig((str(tmp_path / "nope.jsonl"),)))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="no usable events"):
+        run(ScanConfig((str(empty),)))
+    with pytest.raises(InputError, match="no trace files"):
+        run(ScanConfig((str(_empty_dir(tmp_path)),)))
+
+
+def _empty_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "emptydir"
+    d.mkdir()
+    return d
