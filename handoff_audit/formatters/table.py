@@ -84,10 +84,10 @@ def _summary_panel(report: Report) -> Panel:
         lines.append(f" ({s.retries:,} retries)")
     lines.append(f", {s.skipped:,} line(s) skipped\n")
     lines.append(f"agent success {_pct(s.agent_success_rate)}", style="bold")
-    lines.append("   |   ")
+    lines.append(" | ")
     lines.append(f"handoff failure {_pct(s.handoff_failure_rate)}", style="bold")
     lines.append(f" ({s.failed_handoffs:,} of {s.handoffs:,})")
-    lines.append("   |   ")
+    lines.append(" | ")
     lines.append(f"end-to-end success {_pct(s.end_to_end_success_rate)}", style="bold")
     lines.append(f" ({s.traces_succeeded:,} of {s.traces:,})\n")
     lines.append(f"{s.findings:,} findings: ")
@@ -117,8 +117,8 @@ def _kinds_table(report: Report) -> Table:
 
 def _edges_table(report: Report) -> Table:
     table = Table(title="Edges", title_justify="left")
-    table.add_column("from -> to")
-    for col in ("handoffs", "state_loss", "context_drift", "resp_gap", "failure", "p50 ms", "p95 ms"):
+    table.add_column("from -> to", no_wrap=True)
+    for col in ("handoffs", "loss", "drift", "gap", "failure", "p50 ms", "p95 ms"):
         table.add_column(col, justify="right")
     for e in report.summary.edges:
         c = e.findings_by_class
@@ -136,16 +136,17 @@ def _edges_table(report: Report) -> Table:
 
 
 def _findings_table(report: Report) -> Group | Table:
-    table = Table(title="Findings", title_justify="left")
-    table.add_column("trace", overflow="fold")
-    table.add_column("from -> to", overflow="fold")
-    table.add_column("kind", overflow="fold")
-    table.add_column("path", overflow="fold")
-    table.add_column("sent -> received", overflow="fold")
+    table = Table(title="Findings", title_justify="left", expand=True)
+    table.add_column("trace / from -> to", overflow="fold", ratio=4)
+    table.add_column("kind / path", overflow="fold", ratio=4)
+    table.add_column("sent -> received", overflow="fold", ratio=5)
     for f in report.findings[:MAX_FINDING_ROWS]:
-        kind = Text(f.kind, style=CLASS_STYLE[f.failure_class])
-        kind.append(f" {f.code}", style="dim")
-        table.add_row(_t(f.trace_id), _t(_edge(f)), kind, _t(f.path or "-"), _t(_values(f) or f.message))
+        where = _t(f.trace_id)
+        where.append("\n" + printable(_edge(f)), style="dim")
+        what = Text(f.kind, style=CLASS_STYLE[f.failure_class])
+        what.append(f" {f.code}", style="dim")
+        what.append("\n" + printable(f.path or "-"))
+        table.add_row(where, what, _t(_values(f) or f.message))
     left = len(report.findings) - MAX_FINDING_ROWS
     if left > 0:
         note = Text(f"... and {left:,} more findings: use --format json or --format csv for all of them")
