@@ -151,12 +151,21 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    directory = output.parent if str(output.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{output.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
+        if output.exists() and not output.is_file():
+            # A device or pipe (/dev/null, /dev/stdout, a FIFO): write through, never replace it.
+            with open(output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            return
+        # A regular file appears whole or not at all: write a sibling, then rename it into place.
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            os.replace(tmp, output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     except OSError as err:
         raise HandoffAuditError(f"{output}: cannot write report ({err.strerror or err})") from None
 

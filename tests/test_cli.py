@@ -132,3 +132,17 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert proc.returncode == 1
     assert orjson.loads(proc.stdout)["findings"][0]["kind"] == "removed_field"
     assert proc.stderr == b""
+
+
+def test_output_to_a_device_writes_through_and_leaves_it_a_device(runner: CliRunner) -> None:
+    import stat
+
+    result = runner.invoke(app, ["scan", CLEAN, "-o", "/dev/null"])
+    assert result.exit_code == 0
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+
+
+def test_output_into_a_missing_directory_is_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["scan", CLEAN, "-o", str(tmp_path / "no" / "r.json")])
+    assert result.exit_code == 2
+    assert "cannot write report" in result.stderr
