@@ -322,13 +322,15 @@ def _missing_nested(had: Any, sends: Any, path: Path) -> Iterator[tuple[Path, An
 def reinterpreted(src: Handoff, args: dict[str, Any], call: Any) -> list[Finding]:
     """Tool-call arguments named like a field the caller was handed, carrying another value."""
     state = src.received_state or {}
-    index = _key_index(state)
+    # Most arguments are named like no field at all: count key occurrences in the compact encoding
+    # (a key appears there as "name": and nowhere else) before walking the state for paths.
+    blob = orjson.dumps(state)
+    names = {n for n in args if blob.count(orjson.dumps(n) + b":") == 1}
+    if not names:
+        return []
     findings: list[Finding] = []
-    for name, value in args.items():
-        paths = index.get(name)
-        if paths is None or len(paths) != 1:
-            continue
-        path, had = paths[0]
+    for name, (path, had) in _find_keys(state, names).items():
+        value = args[name]
         if same(had, value) or _same_number(had, value):
             continue
         tool = call.data.get("tool")
@@ -345,25 +347,29 @@ def _same_number(a: Any, b: Any) -> bool:
     return x is not None and x == y and type(a) is not bool and type(b) is not bool
 
 
-def _key_index(state: dict[str, Any]) -> dict[str, list[tuple[Path, Any]]]:
-    index: dict[str, list[tuple[Path, Any]]] = {}
-
-    def visit(node: Any, path: Path) -> None:
+def _find_keys(state: dict[str, Any], names: set[str]) -> dict[str, tuple[Path, Any]]:
+    """Path and value of each of ``names`` that occurs as a key somewhere in ``state``."""
+    found: dict[str, tuple[Path, Any]] = {}
+    stack: list[tuple[Any, Path]] = [(state, ())]
+    while stack and len(found) < len(names):
+        node, path = stack.pop()
         if type(node) is dict:
             for k, v in node.items():
-                index.setdefault(k, []).append(((*path, k), v))
-                visit(v, (*path, k))
-        elif type(node) is list:
-            for i, v in enumerate(node):
-                visit(v, (*path, i))
-
-    visit(state, ())
-    return index
+                if k in names:
+                    found[k] = ((*path, k), v)
+                if type(v) is dict or type(v) is list:
+                    stack.append((v, (*path, k)))
+        else:
+            stack.extend((v, (*path, i)) for i, v in enumerate(node) if type(v) is dict or type(v) is list)
+    return found
 
 
 def clarification_loops(handoffs: list[Handoff]) -> list[tuple[Handoff, Handoff]]:
     """A -> B, then B -> A, then A -> B with the same state again: (the re-send, the first send)."""
     sends = [h for h in handoffs if h.sent is not None]
+    edges = {(h.from_agent, h.to_agent) for h in sends}
+    if not any((b, a) in edges for a, b in edges):
+        return []
     found: list[tuple[Handoff, Handoff]] = []
     for k, again in enumerate(sends):
         for i in range(k):

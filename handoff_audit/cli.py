@@ -88,7 +88,7 @@ def scan(
     output: OutputOpt = None,
     strict: StrictOpt = False,
     exit_zero: ExitZeroOpt = False,
-    idle_events: IdleOpt = 1_000_000,
+    idle_events: IdleOpt = 200_000,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:

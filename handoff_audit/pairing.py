@@ -34,14 +34,16 @@ class Timeline:
 
 def order_events(events: list[Event]) -> list[Event]:
     """Sort one trace's events (given in read order) into event-time order."""
-    keyed = []
+    keys = []
     last = _NO_TS
     for ev in events:
         if ev.ts is not None:
             last = ev.ts
-        keyed.append((last, ev.seq, ev))
-    keyed.sort(key=lambda k: (k[0], k[1]))
-    return [k[2] for k in keyed]
+        keys.append(last)
+    if all(a <= b for a, b in zip(keys, keys[1:])):
+        return events  # already in time order, as most logs are
+    order = sorted(range(len(events)), key=lambda i: (keys[i], events[i].seq))
+    return [events[i] for i in order]
 
 
 def build_timeline(trace_id: str, events: list[Event]) -> Timeline:

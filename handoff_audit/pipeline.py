@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import itertools
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from handoff_audit.adapters.native import KNOWN_TYPES, NativeAdapter
@@ -22,8 +21,8 @@ from handoff_audit.pairing import build_timeline
 from handoff_audit.sources import expand
 from handoff_audit.summary import Aggregator
 
-DEFAULT_IDLE_EVENTS = 1_000_000
-_EXPIRE_EVERY = 4096
+DEFAULT_IDLE_EVENTS = 200_000
+_EXPIRE_EVERY = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +39,11 @@ class _Collector:
     def __init__(self, idle_events: int, agg: Aggregator) -> None:
         self.idle_events = idle_events
         self.agg = agg
-        self.open: OrderedDict[str, list[Event]] = OrderedDict()
+        self.open: dict[str, list[Event]] = {}
         self.closed_early: set[str] = set()
+        # Look for idle traces a few times per window: a trace closes within 1.25 windows of its last event.
+        self.expire_every = max(1, min(_EXPIRE_EVERY, idle_events // 4))
+        self.next_expiry = self.expire_every
 
     def add(self, ev: Event) -> None:
         data = ev.data
@@ -56,21 +58,18 @@ class _Collector:
             self.open[tid] = [ev]
         else:
             events.append(ev)
-            self.open.move_to_end(tid)
         self.agg.events += 1
         if data["type"] not in KNOWN_TYPES:
             self.agg.unknown_types[data["type"]] += 1
-        if ev.seq % _EXPIRE_EVERY == 0:
+        if ev.seq >= self.next_expiry:
+            self.next_expiry = ev.seq + self.expire_every
             self._expire(ev.seq - self.idle_events)
 
     def _expire(self, before: int) -> None:
-        while self.open:
-            tid, events = next(iter(self.open.items()))
-            if events[-1].seq >= before:
-                return
-            del self.open[tid]
+        idle = [tid for tid, events in self.open.items() if events[-1].seq < before]
+        for tid in idle:
             self.closed_early.add(tid)
-            self._close(tid, events)
+            self._close(tid, self.open.pop(tid))
 
     def close_all(self) -> None:
         for tid, events in self.open.items():
