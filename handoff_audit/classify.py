@@ -6,6 +6,7 @@ Each function here implements one rule that docs/rules.md states in words; keep 
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,9 +63,10 @@ def classify_trace(tl: Timeline) -> TraceResult:
             r.findings.append(_finding(h, "orphaned_handoff", "", None, None, "sent but never received"))
         else:
             r.findings.append(_finding(h, "unsolicited_receipt", "", None, None, "received but never sent"))
-    for dup in tl.duplicate_receipts:
-        f = _finding(dup, "unsolicited_receipt", "", None, None, "received again after its receipt (a duplicate delivery)")
-        results.append(HandoffResult(dup, [f]))
+    for dup, original in tl.duplicate_receipts:
+        by_handoff[id(original)].append(
+            _finding(dup, "unsolicited_receipt", "", None, None, "received again (a duplicate delivery)")
+        )
 
     receipts = _receipts_by_agent(tl.handoffs)
     for h in tl.handoffs:
@@ -84,6 +86,7 @@ def classify_trace(tl: Timeline) -> TraceResult:
                 None,
                 f"{h.to_agent} handed back to {h.from_agent}, which sent the same state again "
                 f"(first sent as {first.handoff_id or 'an unnamed handoff'})",
+                at=h.sent,
             )
         )
     trace_findings.extend(outcome_findings(tl, by_handoff))
@@ -172,7 +175,18 @@ def match_renames(changes: list[FieldChange]) -> _Renames:
 
 
 def _value_key(v: Any) -> bytes:
-    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(_canonical(v), option=orjson.OPT_SORT_KEYS)
+
+
+def _canonical(v: Any) -> Any:
+    """Integral floats as ints, so that 12 and 12.0 encode alike (JSON equality)."""
+    if type(v) is float and v.is_integer() and abs(v) < 2**63:
+        return int(v)
+    if type(v) is dict:
+        return {k: _canonical(x) for k, x in v.items()}
+    if type(v) is list:
+        return [_canonical(x) for x in v]
+    return v
 
 
 def _weak(v: Any) -> bool:
@@ -191,15 +205,18 @@ def _is_number(v: Any) -> bool:
     return (type(v) is int or type(v) is float) and math.isfinite(v)
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+
+
 def _as_number(v: Any) -> float | None:
+    """A number, or a string holding exactly a JSON number (``"12.50"``), as a float."""
     if _is_number(v):
         return float(v)
     if type(v) is str:
-        try:
-            x = float(v.strip())
-        except ValueError:
-            return None
-        return x if math.isfinite(x) else None
+        text = v.strip()
+        if _JSON_NUMBER.match(text):
+            x = float(text)
+            return x if math.isfinite(x) else None
     return None
 
 
@@ -207,21 +224,27 @@ def power_of_ten(a: float, b: float) -> int:
     """The k != 0 with b == a * 10**k (within rounding), else 0."""
     if a == 0 or b == 0 or (a < 0) != (b < 0):
         return 0
-    k = round(math.log10(abs(b / a)))
+    ratio = abs(b / a) if abs(a) >= 1e-300 else math.inf
+    if ratio == 0 or not math.isfinite(ratio):
+        return 0
+    k = round(math.log10(ratio))
     if k == 0 or abs(k) > MAX_UNIT_EXPONENT:
         return 0
     expected = a * 10.0**k
     return k if abs(b - expected) <= UNIT_RELATIVE_TOLERANCE * abs(expected) else 0
 
 
+def kept_prefix(received: str) -> str:
+    """``received`` without a trailing ellipsis mark and the whitespace before it."""
+    for mark in ELLIPSES:
+        if received.endswith(mark):
+            return received[: -len(mark)].rstrip()
+    return received.rstrip()
+
+
 def is_truncation(sent: str, received: str) -> bool:
     """True when ``received`` is ``sent`` cut short, with or without a trailing ellipsis."""
-    cut = received
-    for mark in ELLIPSES:
-        if cut.endswith(mark):
-            cut = cut[: -len(mark)]
-            break
-    cut = cut.rstrip()
+    cut = kept_prefix(received)
     return len(cut) < len(sent.rstrip()) and sent.startswith(cut) and (bool(cut) or cut != received)
 
 
@@ -232,7 +255,7 @@ def classify_value_change(sent: Any, received: Any) -> tuple[str, str]:
     ts, tr = type(sent), type(received)
     if ts is str and tr is str:
         if is_truncation(sent, received):
-            return "truncated_value", f"string cut from {len(sent)} to {len(received)} characters"
+            return "truncated_value", f"string cut from {len(sent)} to {len(kept_prefix(received))} characters"
         return "changed_value", "arrived with another value"
     if ts is list and tr is list:
         if len(received) < len(sent) and same(sent[: len(received)], received):
@@ -299,7 +322,8 @@ def not_forwarded(out: Handoff, src: Handoff | None) -> list[Finding]:
             for path, lost in _missing_nested(value, sends[key], (key,)):
                 findings.append(
                     _finding(out, "not_forwarded", path, lost, None,
-                             f"{out.from_agent} received this from {src.from_agent} and did not hand it on")
+                             f"{out.from_agent} received this from {src.from_agent} and did not hand it on",
+                             at=out.sent)
                 )
     return findings
 
@@ -365,25 +389,22 @@ def _find_keys(state: dict[str, Any], names: set[str]) -> dict[str, tuple[Path, 
 
 
 def clarification_loops(handoffs: list[Handoff]) -> list[tuple[Handoff, Handoff]]:
-    """A -> B, then B -> A, then A -> B with the same state again: (the re-send, the first send)."""
+    """A -> B, then B -> A, then A -> B with the same state again: (the re-send, the earlier send).
+
+    The earlier send is the previous send on the same edge, so each hand-back makes at most one loop.
+    """
     sends = [h for h in handoffs if h.sent is not None]
     edges = {(h.from_agent, h.to_agent) for h in sends}
     if not any((b, a) in edges for a, b in edges):
         return []
     found: list[tuple[Handoff, Handoff]] = []
     for k, again in enumerate(sends):
-        for i in range(k):
-            first = sends[i]
-            if (first.from_agent, first.to_agent) != (again.from_agent, again.to_agent):
-                continue
-            if not same(first.sent_state, again.sent_state):
-                continue
-            if any(
-                (back.from_agent, back.to_agent) == (again.to_agent, again.from_agent)
-                for back in sends[i + 1 : k]
-            ):
-                found.append((again, first))
-                break
+        edge = (again.from_agent, again.to_agent)
+        prev = next((i for i in range(k - 1, -1, -1) if (sends[i].from_agent, sends[i].to_agent) == edge), None)
+        if prev is None or not same(sends[prev].sent_state, again.sent_state):
+            continue
+        if any((back.from_agent, back.to_agent) == (edge[1], edge[0]) for back in sends[prev + 1 : k]):
+            found.append((again, sends[prev]))
     return found
 
 
@@ -413,7 +434,8 @@ def outcome_findings(tl: Timeline, by_handoff: dict[int, list[Finding]]) -> list
                 flagged.add(id(h))
                 by_handoff[id(h)].append(
                     _finding(h, "premature_termination", "", None, None,
-                             f"{agent} claimed the outcome while this handoff was in flight")
+                             f"{agent} claimed the outcome while this handoff was in flight",
+                             at=tl.events[pos])
                 )
     return out
 

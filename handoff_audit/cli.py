@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -162,12 +163,22 @@ def _emit(text: str, output: Path | None) -> None:
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
+            os.chmod(tmp, _file_mode(output))
             os.replace(tmp, output)
         except BaseException:
             os.unlink(tmp)
             raise
     except OSError as err:
         raise HandoffAuditError(f"{output}: cannot write report ({err.strerror or err})") from None
+
+
+def _file_mode(output: Path) -> int:
+    """The mode a plain open() would give: the existing file's, else 0666 less the umask."""
+    if output.exists():
+        return stat.S_IMODE(output.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _note(line: str) -> None:

@@ -28,7 +28,7 @@ class Timeline:
     outcomes: list[tuple[int, str, Any]] = field(default_factory=list)  # (pos, agent, status)
     tool_calls: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (pos, agent, args)
     agent_ends: dict[str, list[int]] = field(default_factory=dict)  # agent -> [ends, ok]
-    duplicate_receipts: list[Handoff] = field(default_factory=list)
+    duplicate_receipts: list[tuple[Handoff, Handoff]] = field(default_factory=list)  # (receipt, original)
     retries: int = 0
 
 
@@ -83,19 +83,25 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
             if data.get("status") == "ok":
                 counts[1] += 1
 
+    misrouted: list[Handoff] = []
     for pos, ev in keyed_recvs:
         data = ev.data
-        h = by_id.get(data["handoff_id"])
+        hid, frm, to = data["handoff_id"], data["from"], data["to"]
+        h = by_id.get(hid)
         if h is None:
-            h = by_id[data["handoff_id"]] = Handoff(trace_id, data["handoff_id"], data["from"], data["to"])
+            h = by_id[hid] = Handoff(trace_id, hid, frm, to)
+        elif (h.from_agent, h.to_agent) != (frm, to):
+            # Same id, other agents: not the receipt of that send. It stands alone (unsolicited),
+            # and the send stays unanswered unless its own receipt comes.
+            misrouted.append(Handoff(trace_id, hid, frm, to, received=ev, recv_pos=pos))
+            continue
         if h.received is not None:
-            dup = Handoff(trace_id, h.handoff_id, data["from"], data["to"], received=ev, recv_pos=pos)
-            tl.duplicate_receipts.append(dup)
+            tl.duplicate_receipts.append((Handoff(trace_id, hid, frm, to, received=ev, recv_pos=pos), h))
             continue
         h.received = ev
         h.recv_pos = pos
 
-    handoffs: list[Handoff] = []
+    handoffs: list[Handoff] = misrouted
     for h in by_id.values():
         tries = attempts.get(h.handoff_id or "", [])
         if tries:

@@ -115,6 +115,7 @@ def run(config: ScanConfig) -> Report:
             gc.enable()
     if agg.events == 0:
         where = ", ".join(s.name for s in sources[:3]) + (", ..." if len(sources) > 3 else "")
-        detail = f" ({agg.skipped_count} lines skipped)" if agg.skipped_count else ""
+        n = agg.skipped_count
+        detail = f" ({n} line{'s' if n != 1 else ''} skipped)" if n else ""
         raise InputError(f"{where}: no usable events{detail}")
     return agg.report(tuple(s.name for s in sources))

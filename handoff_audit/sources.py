@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import BinaryIO
 from handoff_audit.errors import InputError
 
 TRACE_SUFFIXES = (".jsonl", ".jsonl.gz")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +24,12 @@ class Source:
     path: str | None  # None means stdin
 
     def open(self) -> BinaryIO:
-        """Open the input for binary reading; gzip is decompressed as it streams."""
-        if self.path is None:
-            return sys.stdin.buffer
-        if self.path.endswith(".gz"):
-            return gzip.open(self.path, "rb")  # type: ignore[return-value]
-        return open(self.path, "rb")
+        """Open the input for binary reading; gzip (found by its magic bytes) is decompressed as it streams."""
+        raw: BinaryIO = sys.stdin.buffer if self.path is None else open(self.path, "rb")
+        stream = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+        if stream.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
+            return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+        return stream
 
 
 def expand(arguments: list[str]) -> list[Source]:

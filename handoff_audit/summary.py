@@ -65,7 +65,9 @@ class Aggregator:
                     has_error = has_error or f.severity == "error"
                 self.findings.extend(hr.findings)
             if h.sent is not None and h.received is not None and h.sent.ts is not None and h.received.ts is not None:
-                edge.latencies.append((h.received.ts - h.sent.ts) * 1000.0)
+                latency = (h.received.ts - h.sent.ts) * 1000.0
+                if latency >= 0:  # a receipt stamped before its send is clock skew, not a latency
+                    edge.latencies.append(latency)
         for f in result.trace_findings:
             has_error = has_error or f.severity == "error"
         self.findings.extend(result.trace_findings)

@@ -162,3 +162,40 @@ def test_a_duplicate_receipt_is_unsolicited(audit) -> None:
     s = state()
     report = audit(T().send("a", "b", s, hid="h").recv("a", "b", s, hid="h").recv("a", "b", s, hid="h").outcome("b").events)
     assert kinds(report) == ["unsolicited_receipt"]
+
+
+def test_extreme_numbers_do_not_crash(audit) -> None:
+    report = audit(T().hop("a", "b", {"x": 1e-300, "y": 1e300}, {"x": 1e300, "y": 1e-300}).outcome("b").events)
+    assert kinds(report) == ["changed_value", "changed_value"]
+
+
+def test_a_rename_that_turns_12_into_12_0_is_still_one_rename(audit) -> None:
+    report = audit(T().hop("a", "b", {"o": {"qty": 12}}, {"o": {"quantity": 12.0}}).outcome("b").events)
+    assert kinds(report) == ["renamed_field"]
+
+
+def test_only_json_number_strings_count_as_numbers() -> None:
+    from handoff_audit.classify import classify_value_change
+
+    assert classify_value_change(1000, "1_000")[0] == "type_changed"
+    assert classify_value_change(1000, "1e3")[0] == "type_changed"  # same number, as text
+    assert classify_value_change(10, "1e3")[0] == "unit_changed"
+
+
+def test_each_hand_back_makes_at_most_one_clarification_loop(audit) -> None:
+    s = state()
+    t = T().hop("a", "b", s).hop("b", "a", {"q": "?"}).hop("a", "b", s).hop("a", "b", s).outcome("b")
+    assert kinds(audit(t.events)) == ["clarification_loop"]
+
+
+def test_a_receipt_with_the_same_id_between_other_agents_is_not_that_handoffs_receipt(audit) -> None:
+    s = state()
+    t = T().send("a", "b", s, hid="h1").recv("a", "c", s, hid="h1").outcome("c")
+    assert sorted(kinds(audit(t.events))) == ["orphaned_handoff", "unsolicited_receipt"]
+
+
+def test_a_duplicate_receipt_does_not_count_as_another_handoff(audit) -> None:
+    s = state()
+    t = T().send("a", "b", s, hid="h").recv("a", "b", s, hid="h").recv("a", "b", s, hid="h").outcome("b")
+    report = audit(t.events)
+    assert report.summary.handoffs == 1 and report.summary.failed_handoffs == 1

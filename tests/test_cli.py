@@ -54,7 +54,7 @@ def test_no_events_is_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     path.write_text("not json\n")
     result = runner.invoke(app, ["scan", str(path)])
     assert result.exit_code == 2
-    assert "no usable events (1 lines skipped)" in result.stderr
+    assert "no usable events (1 line skipped)" in result.stderr
 
 
 def test_strict_turns_a_skipped_line_into_exit_2(runner: CliRunner) -> None:
@@ -146,3 +146,16 @@ def test_output_into_a_missing_directory_is_exit_2(runner: CliRunner, tmp_path: 
     result = runner.invoke(app, ["scan", CLEAN, "-o", str(tmp_path / "no" / "r.json")])
     assert result.exit_code == 2
     assert "cannot write report" in result.stderr
+
+
+def test_output_file_gets_ordinary_permissions(runner: CliRunner, tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "r.json"
+    runner.invoke(app, ["scan", CLEAN, "-f", "json", "-o", str(out)])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    out.chmod(0o640)
+    runner.invoke(app, ["scan", CLEAN, "-f", "json", "-o", str(out)])
+    assert out.stat().st_mode & 0o777 == 0o640

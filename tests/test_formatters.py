@@ -81,3 +81,13 @@ def test_every_format_renders_an_empty_report(audit) -> None:  # type: ignore[no
     for fmt in REGISTRY:
         assert render(fmt, clean)
     assert render("csv", clean).splitlines() == [",".join(FINDING_FIELDS)]
+
+
+def test_csv_quotes_carriage_returns_and_leaves_json_numbers_alone(audit) -> None:  # type: ignore[no-untyped-def]
+    report = audit(T().hop("a", "b", {"n": -5, "s": "x"}, {"n": -50, "s": "line\rbreak"}).outcome("b").events)
+    text = render("csv", report)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(rows) == 3
+    by_path = {r[8]: r for r in rows[1:]}
+    assert (by_path["n"][9], by_path["n"][10]) == ("-5", "-50")
+    assert by_path["s"][10] == '"line\\rbreak"'

@@ -42,7 +42,7 @@ def test_golden(name: str, fmt: str, update_goldens: bool) -> None:
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text, encoding="utf-8", newline="")
     assert golden.exists(), f"no golden report {golden.name}: run pytest --update-goldens and review it"
-    assert text == golden.read_text(encoding="utf-8")
+    assert text == golden.read_bytes().decode("utf-8")
 
 
 @pytest.mark.parametrize("name", SAMPLE_FILES)

@@ -113,3 +113,28 @@ def _empty_dir(tmp_path: Path) -> Path:
     d = tmp_path / "emptydir"
     d.mkdir()
     return d
+
+
+def test_a_utf8_bom_on_the_first_line_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD + b"\n" + GOOD + b"\n")
+    report = run(ScanConfig((str(path),)))
+    assert (report.summary.events, report.summary.skipped) == (2, 0)
+
+
+@pytest.mark.parametrize("value", ["2026-W01-1T10:00:00Z", "2026-01-01T10:00:00+0100", "2026-01-01T10:00Z", "1767261600"])
+def test_only_rfc3339_date_times_are_accepted(value: str) -> None:
+    with pytest.raises(ValueError):
+        parse_ts(value)
+
+
+def test_gzip_is_recognised_by_its_magic_bytes_on_stdin_too(tmp_path: Path, monkeypatch) -> None:
+    import io
+    import sys
+
+    class FakeStdin:
+        buffer = io.BytesIO(gzip.compress(GOOD + b"\n"))
+
+    monkeypatch.setattr(sys, "stdin", FakeStdin)
+    report = run(ScanConfig(("-",)))
+    assert report.summary.events == 1

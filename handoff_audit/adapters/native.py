@@ -7,7 +7,9 @@ a line that cannot be used becomes a Skipped record with its line number and the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+import itertools
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -17,21 +19,24 @@ from handoff_audit.models import Event, Skipped
 HANDOFF_TYPES = frozenset({"handoff.sent", "handoff.received"})
 AGENT_TYPES = frozenset({"agent.start", "agent.end", "outcome", "llm.call", "tool.call"})
 KNOWN_TYPES = HANDOFF_TYPES | AGENT_TYPES
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
+_UTC = timezone.utc
 
 
 def parse_ts(value: Any) -> float:
-    """Event time as Unix seconds, from a number or an RFC 3339 string; ValueError otherwise."""
+    """Event time as Unix seconds, from a number or an RFC 3339 date-time; ValueError otherwise."""
     if type(value) is float or type(value) is int:
         return float(value)
-    if type(value) is str:
-        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-        if "T" not in text and "t" not in text and " " not in text:
-            raise ValueError("not a date-time")
-        dt = datetime.fromisoformat(text)
-        if dt.tzinfo is None:
-            raise ValueError("no UTC offset")
-        return dt.timestamp()
-    raise ValueError("not a number or string")
+    if type(value) is str and _RFC3339.match(value):
+        last = value[-1]
+        dt = datetime.fromisoformat(value[:-1] if last in "Zz" else value)
+        return (dt.replace(tzinfo=_UTC) if last in "Zz" else dt).timestamp()
+    raise ValueError("not Unix seconds or an RFC 3339 date-time")
 
 
 def check_event(ev: Any) -> str | None:
@@ -73,6 +78,13 @@ class NativeAdapter:
         self, lines: Iterable[bytes], name: str, next_seq: Callable[[], int]
     ) -> Iterator[Event | Skipped]:
         """Yield events and skips; blank lines are neither (they carry nothing)."""
+        it = iter(lines)
+        first = next(it, None)
+        if first is None:
+            return
+        if first.startswith(UTF8_BOM):
+            first = first[len(UTF8_BOM) :]
+        lines = itertools.chain((first,), it)
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
         new_event = tuple.__new__  # an Event without NamedTuple's slower constructor: this runs per line

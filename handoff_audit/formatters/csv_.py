@@ -2,7 +2,9 @@
 
 Cells that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or
 carriage return) get a leading apostrophe, as the OWASP guidance on CSV injection advises; ``sent``
-and ``received`` are JSON-encoded so that ``"12"`` and ``12`` stay apart.
+and ``received`` are JSON-encoded so that ``"12"`` and ``12`` stay apart, and a JSON number there
+(``-5``) is left as it is: a number cannot be a formula. Rows end in CRLF (RFC 4180), so that any cell
+holding a line break or a carriage return is quoted.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ def cell(value: Any) -> str:
 
 
 def _json_cell(value: Any) -> str:
-    return cell(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+    text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return text if type(value) in (int, float) else cell(text)
 
 
 def render(report: Report) -> str:
-    """Header and one row per finding, CRLF-free (``\\n``) line ends."""
+    """Header and one row per finding."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(FINDING_FIELDS)
     for f in report.findings:
         row = f.to_dict()
