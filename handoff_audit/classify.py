@@ -85,7 +85,7 @@ def classify_trace(tl: Timeline) -> TraceResult:
                 None,
                 None,
                 f"{h.to_agent} handed back to {h.from_agent}, which sent the same state again "
-                f"(first sent as {first.handoff_id or 'an unnamed handoff'})",
+                f"(previously sent as {first.handoff_id or 'an unnamed handoff'})",
                 at=h.sent,
             )
         )
@@ -347,9 +347,9 @@ def reinterpreted(src: Handoff, args: dict[str, Any], call: Any) -> list[Finding
     """Tool-call arguments named like a field the caller was handed, carrying another value."""
     state = src.received_state or {}
     # Most arguments are named like no field at all: count key occurrences in the compact encoding
-    # (a key appears there as "name": and nowhere else) before walking the state for paths.
+    # (a key appears there as {"name": or ,"name": and nowhere else) before walking the state.
     blob = orjson.dumps(state)
-    names = {n for n in args if blob.count(orjson.dumps(n) + b":") == 1}
+    names = {n for n in args if _key_count(blob, orjson.dumps(n) + b":") == 1}
     if not names:
         return []
     findings: list[Finding] = []
@@ -364,6 +364,10 @@ def reinterpreted(src: Handoff, args: dict[str, Any], call: Any) -> list[Finding
                      at=call)
         )
     return findings
+
+
+def _key_count(blob: bytes, key: bytes) -> int:
+    return blob.count(b"{" + key) + blob.count(b"," + key)
 
 
 def _same_number(a: Any, b: Any) -> bool:

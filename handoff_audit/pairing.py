@@ -2,7 +2,7 @@
 
 Events of one trace are put in event-time order (``ts``; an event without one keeps its place after
 the last timed event before it in read order; ties keep read order). A send matches its receipt by
-``handoff_id``; without one, the n-th send on (from, to) matches the n-th receipt. A send repeated with
+``handoff_id`` on the same (from, to); without one, the n-th send on (from, to) matches the n-th receipt. A send repeated with
 the same ``handoff_id`` is a retry of the same handoff: the receipt is compared with the last attempt
 sent before it.
 """
@@ -50,8 +50,8 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
     """Order and pair one trace's events (given in read order)."""
     ordered = order_events(events)
     tl = Timeline(trace_id, ordered, [])
-    by_id: dict[str, Handoff] = {}
-    attempts: dict[str, list[tuple[int, Event]]] = defaultdict(list)
+    by_id: dict[tuple[str, str, str], Handoff] = {}  # (handoff_id, from, to)
+    attempts: dict[tuple[str, str, str], list[tuple[int, Event]]] = defaultdict(list)
     unkeyed_sends: dict[tuple[str, str], list[tuple[int, Event]]] = defaultdict(list)
     unkeyed_recvs: dict[tuple[str, str], list[tuple[int, Event]]] = defaultdict(list)
     keyed_recvs: list[tuple[int, Event]] = []
@@ -64,9 +64,10 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
             if hid is None:
                 unkeyed_sends[(data["from"], data["to"])].append((pos, ev))
                 continue
-            if hid not in by_id:
-                by_id[hid] = Handoff(trace_id, hid, data["from"], data["to"])
-            attempts[hid].append((pos, ev))
+            key = (hid, data["from"], data["to"])
+            if key not in by_id:
+                by_id[key] = Handoff(trace_id, hid, data["from"], data["to"])
+            attempts[key].append((pos, ev))
         elif typ == "handoff.received":
             hid = data.get("handoff_id")
             if hid is None:
@@ -83,27 +84,24 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
             if data.get("status") == "ok":
                 counts[1] += 1
 
-    misrouted: list[Handoff] = []
     for pos, ev in keyed_recvs:
         data = ev.data
-        hid, frm, to = data["handoff_id"], data["from"], data["to"]
-        h = by_id.get(hid)
+        key = (data["handoff_id"], data["from"], data["to"])
+        hid, frm, to = key
+        h = by_id.get(key)
         if h is None:
-            h = by_id[hid] = Handoff(trace_id, hid, frm, to)
-        elif (h.from_agent, h.to_agent) != (frm, to):
-            # Same id, other agents: not the receipt of that send. It stands alone (unsolicited),
-            # and the send stays unanswered unless its own receipt comes.
-            misrouted.append(Handoff(trace_id, hid, frm, to, received=ev, recv_pos=pos))
-            continue
+            # No send with this id on this edge (a send with the same id to other agents is another
+            # handoff): the receipt stands alone.
+            h = by_id[key] = Handoff(trace_id, hid, frm, to)
         if h.received is not None:
             tl.duplicate_receipts.append((Handoff(trace_id, hid, frm, to, received=ev, recv_pos=pos), h))
             continue
         h.received = ev
         h.recv_pos = pos
 
-    handoffs: list[Handoff] = misrouted
-    for h in by_id.values():
-        tries = attempts.get(h.handoff_id or "", [])
+    handoffs: list[Handoff] = []
+    for key, h in by_id.items():
+        tries = attempts.get(key, [])
         if tries:
             h.attempts = len(tries)
             tl.retries += len(tries) - 1

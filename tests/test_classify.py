@@ -199,3 +199,10 @@ def test_a_duplicate_receipt_does_not_count_as_another_handoff(audit) -> None:
     t = T().send("a", "b", s, hid="h").recv("a", "b", s, hid="h").recv("a", "b", s, hid="h").outcome("b")
     report = audit(t.events)
     assert report.summary.handoffs == 1 and report.summary.failed_handoffs == 1
+
+
+def test_a_tool_argument_is_not_matched_inside_another_key_name(audit) -> None:
+    # 'cur' occurs as a key once, but the compact encoding also holds it inside the key 'x"cur'.
+    s = {"a": {"cur": "EUR"}, 'x"cur': 1}
+    report = audit(T().hop("a", "b", s).tool("b", "pay", cur="USD").outcome("b").events)
+    assert [(f.kind, f.path) for f in report.findings] == [("reinterpreted_field", "a.cur")]
