@@ -396,6 +396,7 @@ def clarification_loops(handoffs: list[Handoff]) -> list[tuple[Handoff, Handoff]
     """A -> B, then B -> A, then A -> B with the same state again: (the re-send, the earlier send).
 
     The earlier send is the previous send on the same edge, so each hand-back makes at most one loop.
+    The re-send may add to the state (an answer to the question, say) but must keep all of it.
     """
     sends = [h for h in handoffs if h.sent is not None]
     edges = {(h.from_agent, h.to_agent) for h in sends}
@@ -405,11 +406,16 @@ def clarification_loops(handoffs: list[Handoff]) -> list[tuple[Handoff, Handoff]
     for k, again in enumerate(sends):
         edge = (again.from_agent, again.to_agent)
         prev = next((i for i in range(k - 1, -1, -1) if (sends[i].from_agent, sends[i].to_agent) == edge), None)
-        if prev is None or not same(sends[prev].sent_state, again.sent_state):
+        if prev is None or not _resent(sends[prev].sent_state or {}, again.sent_state or {}):
             continue
         if any((back.from_agent, back.to_agent) == (edge[1], edge[0]) for back in sends[prev + 1 : k]):
             found.append((again, sends[prev]))
     return found
+
+
+def _resent(before: dict[str, Any], again: dict[str, Any]) -> bool:
+    """``again`` carries all of ``before``, unchanged, plus perhaps new keys or list items."""
+    return all(c.op in ("added", "item_added") for c in diff_states(before, again))
 
 
 def outcome_findings(tl: Timeline, by_handoff: dict[int, list[Finding]]) -> list[Finding]:
@@ -432,9 +438,9 @@ def outcome_findings(tl: Timeline, by_handoff: dict[int, list[Finding]]) -> list
     flagged: set[int] = set()
     for pos, agent, _ in tl.outcomes:
         for h in tl.handoffs:
-            if h.send_pos is None or h.recv_pos is None or id(h) in flagged:
+            if h.first_send_pos is None or h.recv_pos is None or id(h) in flagged:
                 continue
-            if h.send_pos < pos < h.recv_pos:
+            if h.first_send_pos < pos < h.recv_pos:  # in flight from its first attempt
                 flagged.add(id(h))
                 by_handoff[id(h)].append(
                     _finding(h, "premature_termination", "", None, None,

@@ -58,7 +58,8 @@ class Handoff:
     to_agent: str
     sent: Event | None = None
     received: Event | None = None
-    send_pos: int | None = None  # position of the send in the trace's ordered events
+    send_pos: int | None = None  # position of the send compared with the receipt, in the ordered events
+    first_send_pos: int | None = None  # position of the first attempt
     recv_pos: int | None = None
     attempts: int = 0
 

@@ -111,6 +111,7 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
                 if before:
                     chosen = before[-1]
             h.send_pos, h.sent = chosen
+            h.first_send_pos = tries[0][0]
         handoffs.append(h)
 
     for key in unkeyed_sends.keys() | unkeyed_recvs.keys():
@@ -119,6 +120,7 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
             h = Handoff(trace_id, None, key[0], key[1])
             if n < len(sends):
                 h.send_pos, h.sent = sends[n]
+                h.first_send_pos = h.send_pos
                 h.attempts = 1
             if n < len(recvs):
                 h.recv_pos, h.received = recvs[n]

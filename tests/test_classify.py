@@ -206,3 +206,20 @@ def test_a_tool_argument_is_not_matched_inside_another_key_name(audit) -> None:
     s = {"a": {"cur": "EUR"}, 'x"cur': 1}
     report = audit(T().hop("a", "b", s).tool("b", "pay", cur="USD").outcome("b").events)
     assert [(f.kind, f.path) for f in report.findings] == [("reinterpreted_field", "a.cur")]
+
+
+def test_a_re_send_that_adds_an_answer_is_still_a_clarification_loop(audit) -> None:
+    s = state()
+    t = T().hop("a", "b", s).hop("b", "a", {"q": "which?"}).hop("a", "b", {**s, "answer": "LHR-2"}).outcome("b")
+    assert kinds(audit(t.events)) == ["clarification_loop"]
+
+
+def test_a_re_send_with_other_content_is_new_work_not_a_loop(audit) -> None:
+    t = T().hop("a", "b", state()).hop("b", "a", {"done": True}).hop("a", "b", state(order__id="o-2")).outcome("b")
+    assert kinds(audit(t.events)) == []
+
+
+def test_a_claim_between_two_attempts_of_a_retried_handoff_is_premature(audit) -> None:
+    s = state()
+    t = T().send("a", "b", s, hid="h").outcome("a").send("a", "b", s, hid="h").recv("a", "b", s, hid="h")
+    assert kinds(audit(t.events)) == ["premature_termination"]
