@@ -19,6 +19,7 @@ from handoff_audit.models import FieldChange, Finding, Handoff, Path
 from handoff_audit.pairing import Timeline
 
 ELLIPSES = ("...", "\u2026")
+_ABSENT = object()
 MAX_UNIT_EXPONENT = 9  # dollars -> nano-dollars at most
 UNIT_RELATIVE_TOLERANCE = 0.006  # covers rounding to whole cents of a dollar amount >= 1
 
@@ -38,7 +39,6 @@ class TraceResult:
     trace_id: str
     handoffs: list[HandoffResult]
     trace_findings: list[Finding]
-    agent_ends: dict[str, list[int]]
     claimed_success: bool
     retries: int
 
@@ -58,7 +58,10 @@ def classify_trace(tl: Timeline) -> TraceResult:
     for r in results:
         h = r.handoff
         if h.sent is not None and h.received is not None:
-            r.findings.extend(handoff_findings(h, diff_states(h.sent_state or {}, h.received_state or {})))
+            if h.sent.state != h.received.state:  # equal encodings: equal states, nothing to parse
+                changes = diff_states(h.sent_state or {}, h.received_state or {})
+                if changes:
+                    r.findings.extend(handoff_findings(h, changes))
         elif h.sent is not None:
             r.findings.append(_finding(h, "orphaned_handoff", "", None, None, "sent but never received"))
         else:
@@ -73,9 +76,9 @@ def classify_trace(tl: Timeline) -> TraceResult:
         if h.sent is not None:
             by_handoff[id(h)].extend(not_forwarded(h, _latest_receipt(receipts, h.from_agent, h.pos)))
     for pos, agent, args in tl.tool_calls:
-        src = _latest_receipt(receipts, agent, pos)
-        if src is not None:
-            by_handoff[id(src)].extend(reinterpreted(src, args, tl.events[pos]))
+        src = _latest_receipt(receipts, agent, pos) if args else None
+        if src is not None and src.received is not None and src.received.state is not None:
+            by_handoff[id(src)].extend(reinterpreted(src, args, tl.events[pos], src.received.state))
     for h, first in clarification_loops(tl.handoffs):
         by_handoff[id(h)].append(
             _finding(
@@ -96,7 +99,6 @@ def classify_trace(tl: Timeline) -> TraceResult:
         tl.trace_id,
         results,
         trace_findings,
-        tl.agent_ends,
         any(status == "success" for _, _, status in tl.outcomes),
         tl.retries,
     )
@@ -315,11 +317,14 @@ def not_forwarded(out: Handoff, src: Handoff | None) -> list[Finding]:
     """
     if src is None or src.from_agent == out.to_agent:
         return []
+    if src.received is not None and out.sent is not None and src.received.state == out.sent.state:
+        return []  # handed on exactly as received
     had, sends = src.received_state or {}, out.sent_state or {}
     findings: list[Finding] = []
     for key, value in had.items():
-        if key in sends:
-            for path, lost in _missing_nested(value, sends[key], (key,)):
+        passed = sends.get(key, _ABSENT)
+        if passed is not _ABSENT and passed is not value and type(passed) is type(value) and passed != value:
+            for path, lost in _missing_nested(value, passed, (key,)):
                 findings.append(
                     _finding(out, "not_forwarded", path, lost, None,
                              f"{out.from_agent} received this from {src.from_agent} and did not hand it on",
@@ -343,21 +348,31 @@ def _missing_nested(had: Any, sends: Any, path: Path) -> Iterator[tuple[Path, An
                 yield from _missing_nested(x, y, (*path, i))
 
 
-def reinterpreted(src: Handoff, args: dict[str, Any], call: Any) -> list[Finding]:
-    """Tool-call arguments named like a field the caller was handed, carrying another value."""
-    state = src.received_state or {}
-    # Most arguments are named like no field at all: count key occurrences in the compact encoding
-    # (a key appears there as {"name": or ,"name": and nowhere else) before walking the state.
-    blob = orjson.dumps(state)
-    names = {n for n in args if _key_count(blob, orjson.dumps(n) + b":") == 1}
-    if not names:
+def reinterpreted(src: Handoff, args: dict[str, Any], call: Any, blob: bytes) -> list[Finding]:
+    """Tool-call arguments named like a field the caller was handed, carrying another value.
+
+    ``blob`` is the compact encoding of the received state. A key appears there as ``{"name":`` or
+    ``,"name":`` and nowhere else, so counting those finds the unique names without a walk, and an
+    argument whose encoding follows its unique key directly carries the received value: only the
+    rest need the walk for their path and value.
+    """
+    suspects = set()
+    for name, value in args.items():
+        key = orjson.dumps(name) + b":"
+        if _key_count(blob, key) == 1:
+            pair = key + orjson.dumps(value)
+            # The value ends where the object goes on (",") or closes ("}"): 88 must not match 88.9.
+            if _key_count(blob, pair + b",") + _key_count(blob, pair + b"}") != 1:
+                suspects.add(name)
+    if not suspects:
         return []
+    state = src.received_state or {}
     findings: list[Finding] = []
-    for name, (path, had) in _find_keys(state, names).items():
+    for name, (path, had) in _find_keys(state, suspects).items():
         value = args[name]
         if same(had, value) or _same_number(had, value):
             continue
-        tool = call.data.get("tool")
+        tool = call.tool
         findings.append(
             _finding(src, "reinterpreted_field", path, had, value,
                      f"{src.to_agent} called {tool if type(tool) is str else 'a tool'} with another value for it",
@@ -406,16 +421,19 @@ def clarification_loops(handoffs: list[Handoff]) -> list[tuple[Handoff, Handoff]
     for k, again in enumerate(sends):
         edge = (again.from_agent, again.to_agent)
         prev = next((i for i in range(k - 1, -1, -1) if (sends[i].from_agent, sends[i].to_agent) == edge), None)
-        if prev is None or not _resent(sends[prev].sent_state or {}, again.sent_state or {}):
+        if prev is None or not _resent(sends[prev], again):
             continue
         if any((back.from_agent, back.to_agent) == (edge[1], edge[0]) for back in sends[prev + 1 : k]):
             found.append((again, sends[prev]))
     return found
 
 
-def _resent(before: dict[str, Any], again: dict[str, Any]) -> bool:
-    """``again`` carries all of ``before``, unchanged, plus perhaps new keys or list items."""
-    return all(c.op in ("added", "item_added") for c in diff_states(before, again))
+def _resent(before: Handoff, again: Handoff) -> bool:
+    """``again`` sends all that ``before`` sent, unchanged, plus perhaps new keys or list items."""
+    if before.sent is not None and again.sent is not None and before.sent.state == again.sent.state:
+        return True
+    changes = diff_states(before.sent_state or {}, again.sent_state or {})
+    return all(c.op in ("added", "item_added") for c in changes)
 
 
 def outcome_findings(tl: Timeline, by_handoff: dict[int, list[Finding]]) -> list[Finding]:

@@ -9,17 +9,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import orjson
+
 from handoff_audit.rules import RULES
 
 Path = tuple[str | int, ...]
 
 
 class Event(NamedTuple):
-    """One usable input line: its parsed body, event time, read order and location."""
+    """One usable input line, reduced to what the audit reads.
+
+    A handoff's ``state`` is kept as its compact JSON encoding rather than as parsed objects: a trace's
+    events wait in memory until the trace closes, and one bytes object costs far less to keep (and to
+    free) than a tree of dicts; equal encodings also settle most comparisons without parsing.
+    """
 
     ts: float | None
     seq: int
-    data: dict[str, Any]
+    type: str
+    trace_id: str
+    agent: str | None
+    frm: str | None
+    to: str | None
+    handoff_id: str | None
+    status: Any
+    tool: Any
+    args: dict[str, Any] | None
+    state: bytes | None
     source: str
     line: int
 
@@ -62,14 +78,22 @@ class Handoff:
     first_send_pos: int | None = None  # position of the first attempt
     recv_pos: int | None = None
     attempts: int = 0
+    _sent_state: dict[str, Any] | None = None
+    _received_state: dict[str, Any] | None = None
 
     @property
     def sent_state(self) -> dict[str, Any] | None:
-        return None if self.sent is None else self.sent.data["state"]
+        """The sent state, parsed on first use."""
+        if self._sent_state is None and self.sent is not None and self.sent.state is not None:
+            self._sent_state = orjson.loads(self.sent.state)
+        return self._sent_state
 
     @property
     def received_state(self) -> dict[str, Any] | None:
-        return None if self.received is None else self.received.data["state"]
+        """The received state, parsed on first use."""
+        if self._received_state is None and self.received is not None and self.received.state is not None:
+            self._received_state = orjson.loads(self.received.state)
+        return self._received_state
 
     @property
     def pos(self) -> int:

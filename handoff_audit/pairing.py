@@ -27,23 +27,26 @@ class Timeline:
     handoffs: list[Handoff]
     outcomes: list[tuple[int, str, Any]] = field(default_factory=list)  # (pos, agent, status)
     tool_calls: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (pos, agent, args)
-    agent_ends: dict[str, list[int]] = field(default_factory=dict)  # agent -> [ends, ok]
     duplicate_receipts: list[tuple[Handoff, Handoff]] = field(default_factory=list)  # (receipt, original)
     retries: int = 0
 
 
 def order_events(events: list[Event]) -> list[Event]:
     """Sort one trace's events (given in read order) into event-time order."""
-    keys = []
+    decorated = []
     last = _NO_TS
+    in_order = True
     for ev in events:
-        if ev.ts is not None:
-            last = ev.ts
-        keys.append(last)
-    if all(a <= b for a, b in zip(keys, keys[1:])):
+        ts = ev.ts
+        if ts is not None:
+            if ts < last:
+                in_order = False
+            last = ts
+        decorated.append((last, ev.seq, ev))
+    if in_order:
         return events  # already in time order, as most logs are
-    order = sorted(range(len(events)), key=lambda i: (keys[i], events[i].seq))
-    return [events[i] for i in order]
+    decorated.sort()  # (time, read order) is unique: the events themselves are never compared
+    return [d[2] for d in decorated]
 
 
 def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
@@ -57,44 +60,36 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
     keyed_recvs: list[tuple[int, Event]] = []
 
     for pos, ev in enumerate(ordered):
-        data = ev.data
-        typ = data["type"]
+        typ = ev.type
         if typ == "handoff.sent":
-            hid = data.get("handoff_id")
+            hid = ev.handoff_id
             if hid is None:
-                unkeyed_sends[(data["from"], data["to"])].append((pos, ev))
+                unkeyed_sends[(ev.frm, ev.to)].append((pos, ev))  # type: ignore[index]
                 continue
-            key = (hid, data["from"], data["to"])
+            key = (hid, ev.frm, ev.to)
             if key not in by_id:
-                by_id[key] = Handoff(trace_id, hid, data["from"], data["to"])
-            attempts[key].append((pos, ev))
+                by_id[key] = Handoff(trace_id, hid, ev.frm, ev.to)  # type: ignore[arg-type]
+            attempts[key].append((pos, ev))  # type: ignore[index]
         elif typ == "handoff.received":
-            hid = data.get("handoff_id")
-            if hid is None:
-                unkeyed_recvs[(data["from"], data["to"])].append((pos, ev))
+            if ev.handoff_id is None:
+                unkeyed_recvs[(ev.frm, ev.to)].append((pos, ev))  # type: ignore[index]
             else:
                 keyed_recvs.append((pos, ev))
         elif typ == "outcome":
-            tl.outcomes.append((pos, data["agent"], data.get("status")))
+            tl.outcomes.append((pos, ev.agent, ev.status))  # type: ignore[arg-type]
         elif typ == "tool.call":
-            tl.tool_calls.append((pos, data["agent"], data.get("args") or {}))
-        elif typ == "agent.end":
-            counts = tl.agent_ends.setdefault(data["agent"], [0, 0])
-            counts[0] += 1
-            if data.get("status") == "ok":
-                counts[1] += 1
+            tl.tool_calls.append((pos, ev.agent, ev.args or {}))  # type: ignore[arg-type]
 
     for pos, ev in keyed_recvs:
-        data = ev.data
-        key = (data["handoff_id"], data["from"], data["to"])
+        key = (ev.handoff_id, ev.frm, ev.to)
         hid, frm, to = key
-        h = by_id.get(key)
+        h = by_id.get(key)  # type: ignore[arg-type]
         if h is None:
             # No send with this id on this edge (a send with the same id to other agents is another
             # handoff): the receipt stands alone.
-            h = by_id[key] = Handoff(trace_id, hid, frm, to)
+            h = by_id[key] = Handoff(trace_id, hid, frm, to)  # type: ignore[index, arg-type]
         if h.received is not None:
-            tl.duplicate_receipts.append((Handoff(trace_id, hid, frm, to, received=ev, recv_pos=pos), h))
+            tl.duplicate_receipts.append((Handoff(trace_id, hid, frm, to, received=ev, recv_pos=pos), h))  # type: ignore[arg-type]
             continue
         h.received = ev
         h.recv_pos = pos

@@ -11,7 +11,9 @@ from __future__ import annotations
 import gc
 import itertools
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from handoff_audit.adapters.native import KNOWN_TYPES, NativeAdapter
 from handoff_audit.classify import classify_trace
@@ -33,47 +35,74 @@ class ScanConfig:
     idle_events: int = DEFAULT_IDLE_EVENTS
 
 
+# Only these events take part in pairing and the ordering rules; the others are counted as they are
+# read and dropped at once, which keeps open traces small.
+KEPT_TYPES = frozenset({"handoff.sent", "handoff.received", "outcome", "tool.call"})
+
+
 class _Collector:
     """Buffers the events of open traces; hands each trace on when it closes."""
 
     def __init__(self, idle_events: int, agg: Aggregator) -> None:
         self.idle_events = idle_events
         self.agg = agg
-        self.open: dict[str, list[Event]] = {}
+        self.open: dict[str, list[Any]] = {}  # trace_id -> [seq of its last event, kept events]
         self.closed_early: set[str] = set()
         # Look for idle traces a few times per window: a trace closes within 1.25 windows of its last event.
         self.expire_every = max(1, min(_EXPIRE_EVERY, idle_events // 4))
         self.next_expiry = self.expire_every
+        self.last_line = 0
 
-    def add(self, ev: Event) -> None:
-        data = ev.data
-        tid = data["trace_id"]
-        events = self.open.get(tid)
-        if events is None:
-            if tid in self.closed_early:
-                self.agg.skip(
-                    Skipped(ev.source, ev.line, f"trace was closed after {self.idle_events} idle events")
-                )
-                return
-            self.open[tid] = [ev]
-        else:
-            events.append(ev)
-        self.agg.events += 1
-        if data["type"] not in KNOWN_TYPES:
-            self.agg.unknown_types[data["type"]] += 1
-        if ev.seq >= self.next_expiry:
-            self.next_expiry = ev.seq + self.expire_every
-            self._expire(ev.seq - self.idle_events)
+    def consume(self, items: Iterator[Event | Skipped]) -> None:
+        """Take one source's events and skips; ``last_line`` tells how far it got, even on an error."""
+        agg, open_traces, kept_types = self.agg, self.open, KEPT_TYPES
+        agent_ends, unknown = agg.agent_ends, agg.unknown_types
+        events = 0
+        line = 0
+        try:
+            for item in items:
+                line = item.line
+                if type(item) is not Event:
+                    agg.skip(item)  # type: ignore[arg-type]
+                    continue
+                tid = item.trace_id
+                entry = open_traces.get(tid)
+                if entry is None:
+                    if tid in self.closed_early:
+                        agg.skip(Skipped(item.source, line, f"trace was closed after {self.idle_events} idle events"))
+                        continue
+                    entry = open_traces[tid] = [item.seq, []]
+                else:
+                    entry[0] = item.seq
+                events += 1
+                typ = item.type
+                if typ in kept_types:
+                    entry[1].append(item)
+                elif typ == "agent.end":
+                    counts = agent_ends.get(item.agent)  # type: ignore[arg-type]
+                    if counts is None:
+                        counts = agent_ends[item.agent] = [0, 0]  # type: ignore[index]
+                    counts[0] += 1
+                    if item.status == "ok":
+                        counts[1] += 1
+                elif typ not in KNOWN_TYPES:
+                    unknown[typ] += 1
+                if item.seq >= self.next_expiry:
+                    self.next_expiry = item.seq + self.expire_every
+                    self._expire(item.seq - self.idle_events)
+        finally:
+            agg.events += events
+            self.last_line = line
 
     def _expire(self, before: int) -> None:
-        idle = [tid for tid, events in self.open.items() if events[-1].seq < before]
+        idle = [tid for tid, entry in self.open.items() if entry[0] < before]
         for tid in idle:
             self.closed_early.add(tid)
-            self._close(tid, self.open.pop(tid))
+            self._close(tid, self.open.pop(tid)[1])
 
     def close_all(self) -> None:
-        for tid, events in self.open.items():
-            self._close(tid, events)
+        for tid, entry in self.open.items():
+            self._close(tid, entry[1])
         self.open.clear()
 
     def _close(self, tid: str, events: list[Event]) -> None:
@@ -97,18 +126,13 @@ def run(config: ScanConfig) -> Report:
                 stream = src.open()
             except OSError as err:
                 raise InputError(f"{src.name}: cannot open ({err.strerror or err})") from None
-            last_line = 0
+            read = adapter.read(stream, src.name, next_seq)
             try:
                 with stream:
-                    for item in adapter.read(stream, src.name, next_seq):
-                        last_line = item.line
-                        if type(item) is Event:
-                            collector.add(item)
-                        else:
-                            agg.skip(item)  # type: ignore[arg-type]
+                    collector.consume(read)
             except (OSError, EOFError, zlib.error) as err:
                 reason = "truncated compressed stream" if isinstance(err, EOFError) else "read error"
-                agg.skip(Skipped(src.name, last_line + 1, f"{reason}; the rest of the file was not read"))
+                agg.skip(Skipped(src.name, collector.last_line + 1, f"{reason}; the rest of the file was not read"))
         collector.close_all()
     finally:
         if gc_was_enabled:

@@ -37,7 +37,7 @@ class Aggregator:
         self.skipped_count = 0
         self.skipped: list[Skipped] = []
         self.unknown_types: Counter[str] = Counter()
-        self.agent_ends: dict[str, list[int]] = {}
+        self.agent_ends: dict[str, list[int]] = {}  # agent -> [agent.end events, of them ok]; filled while reading
         self.edges: dict[tuple[str, str], _Edge] = {}
         self.findings: list[Finding] = []
 
@@ -71,10 +71,6 @@ class Aggregator:
         for f in result.trace_findings:
             has_error = has_error or f.severity == "error"
         self.findings.extend(result.trace_findings)
-        for agent, (ends, ok) in result.agent_ends.items():
-            counts = self.agent_ends.setdefault(agent, [0, 0])
-            counts[0] += ends
-            counts[1] += ok
         if result.claimed_success and not has_error:
             self.traces_succeeded += 1
 

@@ -223,3 +223,8 @@ def test_a_claim_between_two_attempts_of_a_retried_handoff_is_premature(audit) -
     s = state()
     t = T().send("a", "b", s, hid="h").outcome("a").send("a", "b", s, hid="h").recv("a", "b", s, hid="h")
     assert kinds(audit(t.events)) == ["premature_termination"]
+
+
+def test_a_tool_argument_that_is_a_prefix_of_the_received_number_is_still_reinterpreted(audit) -> None:
+    report = audit(T().hop("a", "b", {"order": {"total": 88.9, "n": 1}}).tool("b", "pay", total=88).outcome("b").events)
+    assert [(f.kind, f.sent, f.received) for f in report.findings] == [("reinterpreted_field", 88.9, 88)]

@@ -6,24 +6,24 @@ from typing import Any
 
 from conftest import T, kinds
 
-from handoff_audit.models import Event
+from handoff_audit.adapters.native import make_event
 from handoff_audit.pairing import build_timeline, order_events
 
 S: dict[str, Any] = {"order": {"id": "o-1", "total": 10}}
 
 
 def _events(raw: list[dict[str, Any]]) -> list[Event]:
-    return [Event(e.get("ts"), i, e, "f.jsonl", i) for i, e in enumerate(raw, 1)]
+    return [make_event(e, i, "f.jsonl", i) for i, e in enumerate(raw, 1)]
 
 
 def test_events_are_put_in_time_order_and_untimed_events_keep_their_place() -> None:
     raw = [
-        {"trace_id": "t", "type": "x", "ts": 5.0, "n": 1},
-        {"trace_id": "t", "type": "x", "n": 2},
-        {"trace_id": "t", "type": "x", "ts": 1.0, "n": 3},
-        {"trace_id": "t", "type": "x", "ts": 5.0, "n": 4},
+        {"trace_id": "t", "type": "x", "ts": 5.0, "tool": 1},
+        {"trace_id": "t", "type": "x", "tool": 2},
+        {"trace_id": "t", "type": "x", "ts": 1.0, "tool": 3},
+        {"trace_id": "t", "type": "x", "ts": 5.0, "tool": 4},
     ]
-    assert [e.data["n"] for e in order_events(_events(raw))] == [3, 1, 2, 4]
+    assert [e.tool for e in order_events(_events(raw))] == [3, 1, 2, 4]
 
 
 def test_a_receipt_read_before_its_send_still_pairs(audit) -> None:

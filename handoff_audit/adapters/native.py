@@ -22,21 +22,61 @@ KNOWN_TYPES = HANDOFF_TYPES | AGENT_TYPES
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
-)
-_UTC = timezone.utc
+_fromisoformat = datetime.fromisoformat
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=timezone.utc)
 
 
 def parse_ts(value: Any) -> float:
-    """Event time as Unix seconds, from a number or an RFC 3339 date-time; ValueError otherwise."""
+    """Event time as Unix seconds, from a number or an RFC 3339 date-time; ValueError otherwise.
+
+    The RFC 3339 shape (separators at fixed places, ``.`` before a fraction, ``Z`` or ``+hh:mm``)
+    is checked by position, and ``datetime.fromisoformat`` checks the digits and ranges: measured,
+    this is faster than a regular expression, and it runs for every timed line.
+    """
     if type(value) is float or type(value) is int:
         return float(value)
-    if type(value) is str and _RFC3339.match(value):
+    if (
+        type(value) is str
+        and len(value) >= 20
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[10] in "Tt "
+        and value[13] == ":"
+        and value[16] == ":"
+        and value[19] in ".Zz+-"
+        and value.isascii()
+    ):
         last = value[-1]
-        dt = datetime.fromisoformat(value[:-1] if last in "Zz" else value)
-        return (dt.replace(tzinfo=_UTC) if last in "Zz" else dt).timestamp()
+        if last == "Z" or last == "z":
+            return (_fromisoformat(value[:-1]) - _EPOCH).total_seconds()
+        if value[-6] in "+-" and value[-3] == ":":
+            dt = _fromisoformat(value)
+            if dt.tzinfo is not None:
+                return (dt - _EPOCH_UTC).total_seconds()
     raise ValueError("not Unix seconds or an RFC 3339 date-time")
+
+
+def make_event(ev: dict[str, Any], seq: int, source: str, line: int) -> Event:
+    """An Event from a native event dict that passed ``check_event`` (``ts`` already parsed or absent)."""
+    ts = ev.get("ts")
+    state = ev.get("state")
+    return Event(
+        None if ts is None else parse_ts(ts),
+        seq,
+        ev["type"],
+        ev["trace_id"],
+        ev.get("agent"),
+        ev.get("from"),
+        ev.get("to"),
+        ev.get("handoff_id"),
+        ev.get("status"),
+        ev.get("tool"),
+        ev.get("args"),
+        None if state is None else orjson.dumps(state),
+        source,
+        line,
+    )
 
 
 def check_event(ev: Any) -> str | None:
@@ -85,7 +125,7 @@ class NativeAdapter:
         if first.startswith(UTF8_BOM):
             first = first[len(UTF8_BOM) :]
         lines = itertools.chain((first,), it)
-        loads = orjson.loads
+        loads, dumps = orjson.loads, orjson.dumps
         decode_error = orjson.JSONDecodeError
         new_event = tuple.__new__  # an Event without NamedTuple's slower constructor: this runs per line
         handoff_types, agent_types = HANDOFF_TYPES, AGENT_TYPES
@@ -120,10 +160,29 @@ class NativeAdapter:
                 yield Skipped(name, lineno, check_event(ev) or "not a usable event")
                 continue
             ts = ev.get("ts")
-            if ts is not None:
+            if ts is not None and type(ts) is not float:
                 try:
                     ts = parse_ts(ts)
                 except (ValueError, OverflowError, OSError):
                     yield Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds")
                     continue
-            yield new_event(Event, (ts, next_seq(), ev, name, lineno))
+            state = ev.get("state")
+            yield new_event(
+                Event,
+                (
+                    ts,
+                    next_seq(),
+                    typ,
+                    tid,
+                    ev.get("agent"),
+                    ev.get("from"),
+                    ev.get("to"),
+                    ev.get("handoff_id"),
+                    ev.get("status"),
+                    ev.get("tool"),
+                    ev.get("args"),
+                    None if state is None else dumps(state),
+                    name,
+                    lineno,
+                ),
+            )
