@@ -317,8 +317,8 @@ def not_forwarded(out: Handoff, src: Handoff | None) -> list[Finding]:
     """
     if src is None or src.from_agent == out.to_agent:
         return []
-    if src.received is not None and out.sent is not None and src.received.state == out.sent.state:
-        return []  # handed on exactly as received
+    if src.received is not None and out.sent is not None and carries(out.sent.state, src.received.state):
+        return []  # handed on whole
     had, sends = src.received_state or {}, out.sent_state or {}
     findings: list[Finding] = []
     for key, value in had.items():
@@ -428,9 +428,24 @@ def clarification_loops(handoffs: list[Handoff]) -> list[tuple[Handoff, Handoff]
     return found
 
 
+def carries(outer: bytes | None, inner: bytes | None) -> bool:
+    """Cheap sufficient test that the encoded object ``outer`` holds every key of ``inner`` unchanged.
+
+    True when the encodings are equal, or when ``outer`` starts with ``inner`` less its closing brace
+    and goes on with another key: the common case of an agent handing on what it got plus keys of its
+    own. False means "parse and look", not "no".
+    """
+    if outer is None or inner is None:
+        return False
+    if outer == inner:
+        return True
+    n = len(inner) - 1
+    return n > 1 and outer[n : n + 1] == b"," and outer.startswith(inner[:n])
+
+
 def _resent(before: Handoff, again: Handoff) -> bool:
     """``again`` sends all that ``before`` sent, unchanged, plus perhaps new keys or list items."""
-    if before.sent is not None and again.sent is not None and before.sent.state == again.sent.state:
+    if before.sent is not None and again.sent is not None and carries(again.sent.state, before.sent.state):
         return True
     changes = diff_states(before.sent_state or {}, again.sent_state or {})
     return all(c.op in ("added", "item_added") for c in changes)

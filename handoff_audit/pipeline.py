@@ -53,46 +53,48 @@ class _Collector:
         self.next_expiry = self.expire_every
         self.last_line = 0
 
-    def consume(self, items: Iterator[Event | Skipped]) -> None:
+    def consume(self, batches: Iterator[list[Event | Skipped]]) -> None:
         """Take one source's events and skips; ``last_line`` tells how far it got, even on an error."""
-        agg, open_traces, kept_types = self.agg, self.open, KEPT_TYPES
+        agg, open_traces, kept_types, closed_early = self.agg, self.open, KEPT_TYPES, self.closed_early
         agent_ends, unknown = agg.agent_ends, agg.unknown_types
         events = 0
-        line = 0
         try:
-            for item in items:
-                line = item.line
-                if type(item) is not Event:
-                    agg.skip(item)  # type: ignore[arg-type]
-                    continue
-                tid = item.trace_id
-                entry = open_traces.get(tid)
-                if entry is None:
-                    if tid in self.closed_early:
-                        agg.skip(Skipped(item.source, line, f"trace was closed after {self.idle_events} idle events"))
+            for batch in batches:
+                events += len(batch)
+                self.last_line = batch[-1].line
+                for item in batch:
+                    if type(item) is not Event:
+                        agg.skip(item)  # type: ignore[arg-type]
+                        events -= 1
                         continue
-                    entry = open_traces[tid] = [item.seq, []]
-                else:
-                    entry[0] = item.seq
-                events += 1
-                typ = item.type
-                if typ in kept_types:
-                    entry[1].append(item)
-                elif typ == "agent.end":
-                    counts = agent_ends.get(item.agent)  # type: ignore[arg-type]
-                    if counts is None:
-                        counts = agent_ends[item.agent] = [0, 0]  # type: ignore[index]
-                    counts[0] += 1
-                    if item.status == "ok":
-                        counts[1] += 1
-                elif typ not in KNOWN_TYPES:
-                    unknown[typ] += 1
-                if item.seq >= self.next_expiry:
-                    self.next_expiry = item.seq + self.expire_every
-                    self._expire(item.seq - self.idle_events)
+                    tid = item.trace_id
+                    entry = open_traces.get(tid)
+                    if entry is None:
+                        if tid in closed_early:
+                            reason = f"trace was closed after {self.idle_events} idle events"
+                            agg.skip(Skipped(item.source, item.line, reason))
+                            events -= 1
+                            continue
+                        entry = open_traces[tid] = [item.seq, []]
+                    else:
+                        entry[0] = item.seq
+                    typ = item.type
+                    if typ in kept_types:
+                        entry[1].append(item)
+                    elif typ == "agent.end":
+                        counts = agent_ends.get(item.agent)  # type: ignore[arg-type]
+                        if counts is None:
+                            counts = agent_ends[item.agent] = [0, 0]  # type: ignore[index]
+                        counts[0] += 1
+                        if item.status == "ok":
+                            counts[1] += 1
+                    elif typ not in KNOWN_TYPES:
+                        unknown[typ] += 1
+                    if item.seq >= self.next_expiry:
+                        self.next_expiry = item.seq + self.expire_every
+                        self._expire(item.seq - self.idle_events)
         finally:
             agg.events += events
-            self.last_line = line
 
     def _expire(self, before: int) -> None:
         idle = [tid for tid, entry in self.open.items() if entry[0] < before]

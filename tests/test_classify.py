@@ -228,3 +228,14 @@ def test_a_claim_between_two_attempts_of_a_retried_handoff_is_premature(audit) -
 def test_a_tool_argument_that_is_a_prefix_of_the_received_number_is_still_reinterpreted(audit) -> None:
     report = audit(T().hop("a", "b", {"order": {"total": 88.9, "n": 1}}).tool("b", "pay", total=88).outcome("b").events)
     assert [(f.kind, f.sent, f.received) for f in report.findings] == [("reinterpreted_field", 88.9, 88)]
+
+
+def test_carries_is_a_sound_shortcut() -> None:
+    from handoff_audit.classify import carries
+
+    assert carries(b'{"a":1,"b":2}', b'{"a":1}')
+    assert carries(b'{"a":1}', b'{"a":1}')
+    assert not carries(b'{"a":12}', b'{"a":1}')  # a longer number is another value
+    assert not carries(b'{"b":2,"a":1}', b'{"a":1}')  # may hold it, but only parsing can tell
+    assert not carries(b'{"a":1,"b":2}', b"{}")  # an empty object is decided by parsing
+    assert not carries(None, b'{"a":1}')

@@ -19,6 +19,7 @@ class Adapter(Protocol):
 
     def read(
         self, lines: Iterable[bytes], name: str, next_seq: Callable[[], int]
-    ) -> Iterator[Event | Skipped]:
-        """Yield an Event for every usable line and a Skipped record for every other one."""
+    ) -> Iterator[list[Event | Skipped]]:
+        """Yield, in read order and in batches, an Event for every usable line and a Skipped record
+        for every other one. On a read error, yield what was read, then raise."""
         ...

@@ -20,6 +20,7 @@ HANDOFF_TYPES = frozenset({"handoff.sent", "handoff.received"})
 AGENT_TYPES = frozenset({"agent.start", "agent.end", "outcome", "llm.call", "tool.call"})
 KNOWN_TYPES = HANDOFF_TYPES | AGENT_TYPES
 UTF8_BOM = b"\xef\xbb\xbf"
+BATCH = 4096  # lines per batch handed to the pipeline
 
 
 _fromisoformat = datetime.fromisoformat
@@ -30,31 +31,47 @@ _EPOCH_UTC = _EPOCH.replace(tzinfo=timezone.utc)
 def parse_ts(value: Any) -> float:
     """Event time as Unix seconds, from a number or an RFC 3339 date-time; ValueError otherwise.
 
-    The RFC 3339 shape (separators at fixed places, ``.`` before a fraction, ``Z`` or ``+hh:mm``)
-    is checked by position, and ``datetime.fromisoformat`` checks the digits and ranges: measured,
-    this is faster than a regular expression, and it runs for every timed line.
+    A string is split into its whole second (``2026-01-01T10:00:00``), fraction and offset. The whole
+    second and offset are checked and converted once (their shape by position, digits and ranges by
+    ``datetime.fromisoformat``) and remembered, since a log repeats them line after line; the
+    fraction is checked to be ``.`` and digits. This runs for every timed line.
     """
     if type(value) is float or type(value) is int:
         return float(value)
-    if (
-        type(value) is str
-        and len(value) >= 20
-        and value[4] == "-"
-        and value[7] == "-"
-        and value[10] in "Tt "
-        and value[13] == ":"
-        and value[16] == ":"
-        and value[19] in ".Zz+-"
-        and value.isascii()
-    ):
-        last = value[-1]
-        if last == "Z" or last == "z":
-            return (_fromisoformat(value[:-1]) - _EPOCH).total_seconds()
-        if value[-6] in "+-" and value[-3] == ":":
-            dt = _fromisoformat(value)
-            if dt.tzinfo is not None:
-                return (dt - _EPOCH_UTC).total_seconds()
-    raise ValueError("not Unix seconds or an RFC 3339 date-time")
+    if type(value) is not str or len(value) < 20 or not value.isascii():
+        raise ValueError("not Unix seconds or an RFC 3339 date-time")
+    last = value[-1]
+    if last == "Z" or last == "z":
+        zone, fraction = "Z", value[19:-1]
+    else:
+        zone, fraction = value[-6:], value[19:-6]
+    key = value[:19] + zone
+    base = _seconds.get(key)
+    if base is None:
+        base = _whole_second(value[:19], zone)
+        if len(_seconds) >= 100_000:
+            _seconds.clear()
+        _seconds[key] = base
+    if not fraction:
+        return base
+    if fraction[0] != "." or not fraction[1:].isdigit():
+        raise ValueError("not an RFC 3339 date-time")
+    return base + float(fraction)
+
+
+_seconds: dict[str, float] = {}  # "YYYY-MM-DDThh:mm:ss" + zone -> Unix seconds
+
+
+def _whole_second(head: str, zone: str) -> float:
+    if not (head[4] == "-" and head[7] == "-" and head[10] in "Tt " and head[13] == ":" and head[16] == ":"):
+        raise ValueError("not an RFC 3339 date-time")
+    if zone == "Z":
+        return (_fromisoformat(head) - _EPOCH).total_seconds()
+    if zone[0] in "+-" and zone[3] == ":":
+        dt = _fromisoformat(head + zone)
+        if dt.tzinfo is not None:
+            return (dt - _EPOCH_UTC).total_seconds()
+    raise ValueError("not an RFC 3339 date-time")
 
 
 def make_event(ev: dict[str, Any], seq: int, source: str, line: int) -> Event:
@@ -116,73 +133,80 @@ class NativeAdapter:
 
     def read(
         self, lines: Iterable[bytes], name: str, next_seq: Callable[[], int]
-    ) -> Iterator[Event | Skipped]:
-        """Yield events and skips; blank lines are neither (they carry nothing)."""
+    ) -> Iterator[list[Event | Skipped]]:
+        """Yield events and skips in read order, in batches; blank lines are neither.
+
+        Batches keep the cost of handing items over out of the per-line path. When reading fails
+        part-way (a truncated gzip stream), the batch read so far is yielded before the error.
+        """
         it = iter(lines)
         first = next(it, None)
         if first is None:
             return
         if first.startswith(UTF8_BOM):
             first = first[len(UTF8_BOM) :]
-        lines = itertools.chain((first,), it)
         loads, dumps = orjson.loads, orjson.dumps
         decode_error = orjson.JSONDecodeError
         new_event = tuple.__new__  # an Event without NamedTuple's slower constructor: this runs per line
         handoff_types, agent_types = HANDOFF_TYPES, AGENT_TYPES
-        for lineno, raw in enumerate(lines, 1):
-            try:
-                ev = loads(raw)
-            except decode_error:
-                if raw.strip():
-                    yield Skipped(name, lineno, "not valid JSON")
-                continue
-            # Fast path for well-formed events; anything else gets its exact reason from check_event.
-            ok = False
-            if type(ev) is dict:
-                tid, typ = ev.get("trace_id"), ev.get("type")
-                if type(tid) is str and tid and type(typ) is str:
-                    if typ in handoff_types:
-                        frm, to, hid = ev.get("from"), ev.get("to"), ev.get("handoff_id")
-                        ok = (
-                            type(ev.get("state")) is dict
-                            and type(frm) is str
-                            and type(to) is str
-                            and bool(frm)
-                            and bool(to)
-                            and (hid is None or type(hid) is str)
-                        )
-                    elif typ in agent_types:
-                        agent = ev.get("agent")
-                        ok = type(agent) is str and bool(agent) and (typ != "tool.call" or type(ev.get("args", {})) is dict)
-                    else:
-                        ok = True
-            if not ok:
-                yield Skipped(name, lineno, check_event(ev) or "not a usable event")
-                continue
-            ts = ev.get("ts")
-            if ts is not None and type(ts) is not float:
+        batch: list[Event | Skipped] = []
+        out = batch.append
+        try:
+            for lineno, raw in enumerate(itertools.chain((first,), it), 1):
+                if lineno % BATCH == 0:
+                    yield batch
+                    batch = []
+                    out = batch.append
                 try:
-                    ts = parse_ts(ts)
-                except (ValueError, OverflowError, OSError):
-                    yield Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds")
+                    ev = loads(raw)
+                except decode_error:
+                    if raw.strip():
+                        out(Skipped(name, lineno, "not valid JSON"))
                     continue
-            state = ev.get("state")
-            yield new_event(
-                Event,
-                (
-                    ts,
-                    next_seq(),
-                    typ,
-                    tid,
-                    ev.get("agent"),
-                    ev.get("from"),
-                    ev.get("to"),
-                    ev.get("handoff_id"),
-                    ev.get("status"),
-                    ev.get("tool"),
-                    ev.get("args"),
-                    None if state is None else dumps(state),
-                    name,
-                    lineno,
-                ),
-            )
+                # Fast path for well-formed events; anything else gets its exact reason from check_event.
+                ok = False
+                if type(ev) is dict:
+                    tid, typ = ev.get("trace_id"), ev.get("type")
+                    if type(tid) is str and tid and type(typ) is str:
+                        if typ in handoff_types:
+                            frm, to, hid = ev.get("from"), ev.get("to"), ev.get("handoff_id")
+                            ok = (
+                                type(ev.get("state")) is dict
+                                and type(frm) is str
+                                and type(to) is str
+                                and bool(frm)
+                                and bool(to)
+                                and (hid is None or type(hid) is str)
+                            )
+                        elif typ in agent_types:
+                            agent = ev.get("agent")
+                            ok = (
+                                type(agent) is str
+                                and bool(agent)
+                                and (typ != "tool.call" or type(ev.get("args", {})) is dict)
+                            )
+                        else:
+                            ok = True
+                if not ok:
+                    out(Skipped(name, lineno, check_event(ev) or "not a usable event"))
+                    continue
+                ts = ev.get("ts")
+                if ts is not None and type(ts) is not float:
+                    try:
+                        ts = parse_ts(ts)
+                    except (ValueError, OverflowError, OSError):
+                        out(Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds"))
+                        continue
+                if typ in handoff_types:
+                    fields = (ts, next_seq(), typ, tid, ev.get("agent"), frm, to, hid, None, None, None,
+                              dumps(ev["state"]), name, lineno)
+                else:
+                    fields = (ts, next_seq(), typ, tid, ev.get("agent"), None, None, None, ev.get("status"),
+                              ev.get("tool"), ev.get("args"), None, name, lineno)
+                out(new_event(Event, fields))
+        except Exception:
+            if batch:
+                yield batch
+            raise
+        if batch:
+            yield batch
