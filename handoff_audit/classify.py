@@ -55,26 +55,26 @@ def classify_trace(tl: Timeline) -> TraceResult:
     by_handoff = {id(r.handoff): r.findings for r in results}
     trace_findings: list[Finding] = []
 
+    receipts = _receipts_by_agent(tl.handoffs)
     for r in results:
         h = r.handoff
-        if h.sent is not None and h.received is not None:
-            if h.sent.state != h.received.state:  # equal encodings: equal states, nothing to parse
+        sent, received = h.sent, h.received
+        if sent is not None:
+            if received is None:
+                r.findings.append(_finding(h, "orphaned_handoff", "", None, None, "sent but never received"))
+            elif sent.state != received.state:  # equal encodings: equal states, nothing to parse
                 changes = diff_states(h.sent_state or {}, h.received_state or {})
                 if changes:
                     r.findings.extend(handoff_findings(h, changes))
-        elif h.sent is not None:
-            r.findings.append(_finding(h, "orphaned_handoff", "", None, None, "sent but never received"))
+            src = _latest_receipt(receipts, h.from_agent, h.pos)
+            if src is not None:
+                r.findings.extend(not_forwarded(h, src))
         else:
             r.findings.append(_finding(h, "unsolicited_receipt", "", None, None, "received but never sent"))
     for dup, original in tl.duplicate_receipts:
         by_handoff[id(original)].append(
             _finding(dup, "unsolicited_receipt", "", None, None, "received again (a duplicate delivery)")
         )
-
-    receipts = _receipts_by_agent(tl.handoffs)
-    for h in tl.handoffs:
-        if h.sent is not None:
-            by_handoff[id(h)].extend(not_forwarded(h, _latest_receipt(receipts, h.from_agent, h.pos)))
     for pos, agent, args in tl.tool_calls:
         src = _latest_receipt(receipts, agent, pos) if args else None
         if src is not None and src.received is not None and src.received.state is not None:
@@ -93,8 +93,6 @@ def classify_trace(tl: Timeline) -> TraceResult:
             )
         )
     trace_findings.extend(outcome_findings(tl, by_handoff))
-
-    results.sort(key=lambda r: r.handoff.pos)
     return TraceResult(
         tl.trace_id,
         results,
@@ -296,9 +294,14 @@ def _receipts_by_agent(handoffs: list[Handoff]) -> dict[str, tuple[list[int], li
             lists.setdefault(h.to_agent, []).append(h)
     out = {}
     for agent, hs in lists.items():
-        hs.sort(key=lambda h: h.recv_pos or 0)
+        if len(hs) > 1:
+            hs.sort(key=_recv_pos)
         out[agent] = ([h.recv_pos or 0 for h in hs], hs)
     return out
+
+
+def _recv_pos(h: Handoff) -> int:
+    return h.recv_pos or 0
 
 
 def _latest_receipt(receipts: dict[str, tuple[list[int], list[Handoff]]], agent: str, pos: int) -> Handoff | None:
@@ -357,13 +360,17 @@ def reinterpreted(src: Handoff, args: dict[str, Any], call: Any, blob: bytes) ->
     rest need the walk for their path and value.
     """
     suspects = set()
+    dumps = orjson.dumps
     for name, value in args.items():
-        key = orjson.dumps(name) + b":"
-        if _key_count(blob, key) == 1:
-            pair = key + orjson.dumps(value)
-            # The value ends where the object goes on (",") or closes ("}"): 88 must not match 88.9.
-            if _key_count(blob, pair + b",") + _key_count(blob, pair + b"}") != 1:
-                suspects.add(name)
+        key = dumps(name) + b":"
+        at = _unique_key(blob, key)
+        if at < 0:
+            continue
+        encoded = dumps(value)
+        end = at + len(key) + len(encoded)
+        # The value ends where the object goes on (",") or closes ("}"): 88 must not match 88.9.
+        if not (blob.startswith(encoded, at + len(key)) and blob[end : end + 1] in (b",", b"}")):
+            suspects.add(name)
     if not suspects:
         return []
     state = src.received_state or {}
@@ -381,8 +388,23 @@ def reinterpreted(src: Handoff, args: dict[str, Any], call: Any, blob: bytes) ->
     return findings
 
 
-def _key_count(blob: bytes, key: bytes) -> int:
-    return blob.count(b"{" + key) + blob.count(b"," + key)
+def _unique_key(blob: bytes, key: bytes) -> int:
+    """Where ``key`` (``"name":``) starts in ``blob`` if it is a key there exactly once, else -1.
+
+    In a compact encoding a key follows ``{`` or ``,``; other matches lie inside longer keys.
+    """
+    found = -1
+    i = blob.find(key)
+    while i > 0:
+        if blob[i - 1] in _KEY_OPENERS:
+            if found >= 0:
+                return -1
+            found = i
+        i = blob.find(key, i + 1)
+    return found
+
+
+_KEY_OPENERS = (ord("{"), ord(","))
 
 
 def _same_number(a: Any, b: Any) -> bool:

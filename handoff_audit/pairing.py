@@ -9,7 +9,6 @@ sent before it.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,10 +52,9 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
     """Order and pair one trace's events (given in read order)."""
     ordered = order_events(events)
     tl = Timeline(trace_id, ordered, [])
-    by_id: dict[tuple[str, str, str], Handoff] = {}  # (handoff_id, from, to)
-    attempts: dict[tuple[str, str, str], list[tuple[int, Event]]] = defaultdict(list)
-    unkeyed_sends: dict[tuple[str, str], list[tuple[int, Event]]] = defaultdict(list)
-    unkeyed_recvs: dict[tuple[str, str], list[tuple[int, Event]]] = defaultdict(list)
+    by_key: dict[tuple[str, str, str], Handoff] = {}  # (handoff_id, from, to)
+    retried: dict[tuple[str, str, str], list[tuple[int, Event]]] = {}  # every attempt, where more than one
+    unkeyed: dict[tuple[str, str], tuple[list[tuple[int, Event]], list[tuple[int, Event]]]] = {}
     keyed_recvs: list[tuple[int, Event]] = []
 
     for pos, ev in enumerate(ordered):
@@ -64,15 +62,30 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
         if typ == "handoff.sent":
             hid = ev.handoff_id
             if hid is None:
-                unkeyed_sends[(ev.frm, ev.to)].append((pos, ev))  # type: ignore[index]
+                pair = unkeyed.get((ev.frm, ev.to))  # type: ignore[arg-type]
+                if pair is None:
+                    pair = unkeyed[(ev.frm, ev.to)] = ([], [])  # type: ignore[index]
+                pair[0].append((pos, ev))
                 continue
             key = (hid, ev.frm, ev.to)
-            if key not in by_id:
-                by_id[key] = Handoff(trace_id, hid, ev.frm, ev.to)  # type: ignore[arg-type]
-            attempts[key].append((pos, ev))  # type: ignore[index]
+            h = by_key.get(key)  # type: ignore[arg-type]
+            if h is None:
+                by_key[key] = Handoff(  # type: ignore[index]
+                    trace_id, hid, ev.frm, ev.to, sent=ev, send_pos=pos, first_send_pos=pos, attempts=1  # type: ignore[arg-type]
+                )
+            else:
+                tries = retried.get(key)  # type: ignore[arg-type]
+                if tries is None:
+                    tries = retried[key] = [(h.send_pos, h.sent)]  # type: ignore[index, list-item]
+                tries.append((pos, ev))
+                h.sent, h.send_pos = ev, pos
+                h.attempts += 1
         elif typ == "handoff.received":
             if ev.handoff_id is None:
-                unkeyed_recvs[(ev.frm, ev.to)].append((pos, ev))  # type: ignore[index]
+                pair = unkeyed.get((ev.frm, ev.to))  # type: ignore[arg-type]
+                if pair is None:
+                    pair = unkeyed[(ev.frm, ev.to)] = ([], [])  # type: ignore[index]
+                pair[1].append((pos, ev))
             else:
                 keyed_recvs.append((pos, ev))
         elif typ == "outcome":
@@ -82,37 +95,30 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
 
     for pos, ev in keyed_recvs:
         key = (ev.handoff_id, ev.frm, ev.to)
-        hid, frm, to = key
-        h = by_id.get(key)  # type: ignore[arg-type]
+        h = by_key.get(key)  # type: ignore[arg-type]
         if h is None:
             # No send with this id on this edge (a send with the same id to other agents is another
             # handoff): the receipt stands alone.
-            h = by_id[key] = Handoff(trace_id, hid, frm, to)  # type: ignore[index, arg-type]
-        if h.received is not None:
-            tl.duplicate_receipts.append((Handoff(trace_id, hid, frm, to, received=ev, recv_pos=pos), h))  # type: ignore[arg-type]
+            h = by_key[key] = Handoff(trace_id, ev.handoff_id, ev.frm, ev.to)  # type: ignore[index, arg-type]
+        elif h.received is not None:
+            dup = Handoff(trace_id, ev.handoff_id, ev.frm, ev.to, received=ev, recv_pos=pos)  # type: ignore[arg-type]
+            tl.duplicate_receipts.append((dup, h))
             continue
-        h.received = ev
-        h.recv_pos = pos
+        h.received, h.recv_pos = ev, pos
 
-    handoffs: list[Handoff] = []
-    for key, h in by_id.items():
-        tries = attempts.get(key, [])
-        if tries:
-            h.attempts = len(tries)
-            tl.retries += len(tries) - 1
-            chosen = tries[-1]
-            if h.recv_pos is not None:
-                before = [t for t in tries if t[0] < h.recv_pos]
-                if before:
-                    chosen = before[-1]
-            h.send_pos, h.sent = chosen
-            h.first_send_pos = tries[0][0]
-        handoffs.append(h)
+    for key, tries in retried.items():
+        h = by_key[key]
+        tl.retries += len(tries) - 1
+        if h.recv_pos is not None:
+            # Compare the receipt with the last attempt sent before it.
+            before = [t for t in tries if t[0] < h.recv_pos]
+            if before:
+                h.send_pos, h.sent = before[-1]
 
-    for key in unkeyed_sends.keys() | unkeyed_recvs.keys():
-        sends, recvs = unkeyed_sends.get(key, []), unkeyed_recvs.get(key, [])
+    handoffs = list(by_key.values())
+    for (frm, to), (sends, recvs) in unkeyed.items():
         for n in range(max(len(sends), len(recvs))):
-            h = Handoff(trace_id, None, key[0], key[1])
+            h = Handoff(trace_id, None, frm, to)
             if n < len(sends):
                 h.send_pos, h.sent = sends[n]
                 h.first_send_pos = h.send_pos
@@ -121,6 +127,10 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
                 h.recv_pos, h.received = recvs[n]
             handoffs.append(h)
 
-    handoffs.sort(key=lambda h: h.pos)
+    handoffs.sort(key=_position)
     tl.handoffs = handoffs
     return tl
+
+
+def _position(h: Handoff) -> int:
+    return h.pos

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
 
-from handoff_audit.models import Event, Skipped
+if TYPE_CHECKING:
+    from handoff_audit.buffer import Collector
 
 
 class Adapter(Protocol):
     """Reads one source's raw lines into native events.
 
-    ``next_seq`` hands out the global read order, so that events of one trace spread over many
-    files keep a stable order.
+    An adapter numbers each usable event with the next read position (``sink.seq + 1``) and hands it
+    to ``sink.add``; a line it cannot use goes to ``sink.skip`` as a Skipped record with its line.
+    On a read error it sets ``sink.last_line`` to the last line read and lets the error propagate.
     """
 
     name: str
 
-    def read(
-        self, lines: Iterable[bytes], name: str, next_seq: Callable[[], int]
-    ) -> Iterator[list[Event | Skipped]]:
-        """Yield, in read order and in batches, an Event for every usable line and a Skipped record
-        for every other one. On a read error, yield what was read, then raise."""
+    def feed(self, lines: Iterable[bytes], name: str, sink: Collector) -> None:
+        """Read every line of one source into ``sink``."""
         ...

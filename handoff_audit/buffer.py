@@ -1,0 +1,103 @@
+"""Open traces: events buffered per trace until the trace closes, then classified and dropped.
+
+A trace closes at the end of the input, or once ``idle_events`` events have been read without one of
+its own. An event that arrives for a trace already closed is not merged into it: it is skipped with a
+reason, so nothing is lost silently.
+
+Only the events that take part in pairing and the ordering rules are kept (``KEPT_TYPES``); agent
+turns and model calls are counted as they are read and dropped at once. Adapters hand events over with
+``add``; the native reader, which runs once per input line, does the same work inline (see
+``adapters/native.py``) and uses ``trace_entry``, ``agent_end``, ``unknown`` and ``expire``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handoff_audit.classify import classify_trace
+from handoff_audit.models import Event, Skipped
+from handoff_audit.pairing import build_timeline
+from handoff_audit.summary import Aggregator
+
+KEPT_TYPES = frozenset({"handoff.sent", "handoff.received", "outcome", "tool.call"})
+KNOWN_TYPES = KEPT_TYPES | {"agent.start", "agent.end", "llm.call"}
+DEFAULT_IDLE_EVENTS = 200_000
+_EXPIRE_EVERY = 16_384
+
+
+class Collector:
+    """The sink adapters feed: buffers open traces and folds closed ones into the aggregate."""
+
+    def __init__(self, idle_events: int, agg: Aggregator) -> None:
+        self.idle_events = idle_events
+        self.agg = agg
+        self.open: dict[str, list[Any]] = {}  # trace_id -> [seq of its last event, kept events]
+        self.closed_early: set[str] = set()
+        self.seq = 0  # events read so far: the global read order
+        self.last_line = 0  # last line read of the current input, for errors that end a read
+        # Look for idle traces a few times per window: a trace closes within 1.25 windows of its last event.
+        self.expire_every = max(1, min(_EXPIRE_EVERY, idle_events // 4))
+        self.next_expiry = self.expire_every
+
+    def add(self, ev: Event) -> None:
+        """Take one event whose ``seq`` is ``self.seq + 1`` (the caller counts it)."""
+        self.seq = ev.seq
+        entry = self.open.get(ev.trace_id)
+        if entry is None:
+            entry = self.trace_entry(ev.trace_id, ev.seq, ev.source, ev.line)
+            if entry is None:
+                return
+        else:
+            entry[0] = ev.seq
+        self.agg.events += 1
+        if ev.type in KEPT_TYPES:
+            entry[1].append(ev)
+        elif ev.type == "agent.end":
+            self.agent_end(ev.agent, ev.status)  # type: ignore[arg-type]
+        elif ev.type not in KNOWN_TYPES:
+            self.unknown(ev.type)
+        if ev.seq >= self.next_expiry:
+            self.expire(ev.seq)
+
+    def skip(self, item: Skipped) -> None:
+        """Count and list a line that could not be used."""
+        self.agg.skip(item)
+
+    def trace_entry(self, trace_id: str, seq: int, source: str, line: int) -> list[Any] | None:
+        """Open a trace for its first event; None (and a skip) if the trace was already closed."""
+        if trace_id in self.closed_early:
+            self.agg.skip(Skipped(source, line, f"trace was closed after {self.idle_events} idle events"))
+            return None
+        entry = self.open[trace_id] = [seq, []]
+        return entry
+
+    def agent_end(self, agent: str, status: Any) -> None:
+        """Count an ``agent.end`` for per-agent success."""
+        counts = self.agg.agent_ends.get(agent)
+        if counts is None:
+            counts = self.agg.agent_ends[agent] = [0, 0]
+        counts[0] += 1
+        if status == "ok":
+            counts[1] += 1
+
+    def unknown(self, type_: str) -> None:
+        """Count an event of a type the audit does not use."""
+        self.agg.unknown_types[type_] += 1
+
+    def expire(self, seq: int) -> None:
+        """Close the traces idle for a whole window; call when ``seq`` reaches ``next_expiry``."""
+        self.next_expiry = seq + self.expire_every
+        before = seq - self.idle_events
+        idle = [tid for tid, entry in self.open.items() if entry[0] < before]
+        for tid in idle:
+            self.closed_early.add(tid)
+            self._close(tid, self.open.pop(tid)[1])
+
+    def close_all(self) -> None:
+        """Close every open trace (the end of the input)."""
+        for tid, entry in self.open.items():
+            self._close(tid, entry[1])
+        self.open.clear()
+
+    def _close(self, tid: str, events: list[Event]) -> None:
+        self.agg.add_trace(classify_trace(build_timeline(tid, events)))
