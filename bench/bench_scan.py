@@ -4,6 +4,7 @@ Generates a synthetic corpus (bench/corpus.py), or reuses the one cached under b
 parameters and generator, then times in one run:
 
   (a) parse: ``for line in f: orjson.loads(line)`` in this process, best of ``--repeat``;
+  (p) pair:  the same loop pairing sends with receipts and comparing their states, for scale;
   (b) scan:  ``python -m handoff_audit scan FILE --format json -o /dev/null --exit-zero -q`` as a
       subprocess with this interpreter, best of ``--repeat``, with the peak RSS of that process.
 
@@ -75,6 +76,24 @@ def time_parse(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+def time_pair(path: Path) -> float:
+    """A minimal pair-and-compare loop: the least any handoff audit must do on top of parsing."""
+    loads = orjson.loads
+    pending: dict[tuple[str, str], object] = {}
+    differ = 0
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        for line in f:
+            ev = loads(line)
+            kind = ev["type"]
+            if kind == "handoff.sent":
+                pending[(ev["trace_id"], ev.get("handoff_id"))] = ev["state"]
+            elif kind == "handoff.received":
+                if pending.pop((ev["trace_id"], ev.get("handoff_id")), None) != ev["state"]:
+                    differ += 1
+    return time.perf_counter() - t0
+
+
 def time_scan(path: Path) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds, peak RSS in bytes) of one scan subprocess."""
     cmd = [sys.executable, "-m", "handoff_audit", "scan", str(path),
@@ -105,9 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     mb = size / 1e6
     lines = count_lines(path)
 
-    parses = [time_parse(path) for _ in range(a.repeat)]
-    scans = [time_scan(path) for _ in range(a.repeat)]
+    parses: list[float] = []
+    pairs: list[float] = []
+    scans: list[tuple[float, float, int]] = []
+    for _ in range(a.repeat):  # interleaved, so that a noisy spell on a shared machine hits all three
+        parses.append(time_parse(path))
+        pairs.append(time_pair(path))
+        scans.append(time_scan(path))
     parse = min(parses)
+    pair = min(pairs)
     scan_wall, scan_cpu, _ = min(scans)
     rss = max(s[2] for s in scans)
 
@@ -117,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         f"scan:  {scan_wall:7.2f} s  {mb / scan_wall:7.1f} MB/s   (runs: {', '.join(f'{s[0]:.2f}' for s in scans)}; "
         f"CPU {scan_cpu:.2f} s; {lines / scan_wall / 1000:.0f}k events/s)"
     )
+    print(f"pair:  {pair:7.2f} s  {mb / pair:7.1f} MB/s   (a minimal pair-and-compare loop, for scale)")
+    print(f"ratio pair/parse: {pair / parse:.2f}x")
     print(f"ratio scan/parse: {scan_wall / parse:.2f}x")
     print(f"scan peak RSS: {rss / 2**20:.0f} MiB")
     return 0
