@@ -25,62 +25,52 @@ UNIT_RELATIVE_TOLERANCE = 0.006  # covers rounding to whole cents of a dollar am
 
 
 @dataclass(slots=True)
-class HandoffResult:
-    """One handoff with the findings attached to it."""
-
-    handoff: Handoff
-    findings: list[Finding]
-
-
-@dataclass(slots=True)
 class TraceResult:
     """Everything the aggregate needs from one trace; the events themselves are dropped."""
 
     trace_id: str
-    handoffs: list[HandoffResult]
+    handoffs: list[Handoff]  # each with its findings
     trace_findings: list[Finding]
     claimed_success: bool
     retries: int
 
     def findings(self) -> Iterator[Finding]:
         """All findings of the trace, handoff findings first."""
-        for hr in self.handoffs:
-            yield from hr.findings
+        for h in self.handoffs:
+            yield from h.findings
         yield from self.trace_findings
 
 
 def classify_trace(tl: Timeline) -> TraceResult:
     """Apply every rule to one trace."""
-    results = [HandoffResult(h, []) for h in tl.handoffs]
-    by_handoff = {id(r.handoff): r.findings for r in results}
     trace_findings: list[Finding] = []
 
     receipts = _receipts_by_agent(tl.handoffs)
-    for r in results:
-        h = r.handoff
+    for h in tl.handoffs:
+        found = h.findings
         sent, received = h.sent, h.received
         if sent is not None:
             if received is None:
-                r.findings.append(_finding(h, "orphaned_handoff", "", None, None, "sent but never received"))
+                found.append(_finding(h, "orphaned_handoff", "", None, None, "sent but never received"))
             elif sent.state != received.state:  # equal encodings: equal states, nothing to parse
                 changes = diff_states(h.sent_state or {}, h.received_state or {})
                 if changes:
-                    r.findings.extend(handoff_findings(h, changes))
+                    found.extend(handoff_findings(h, changes))
             src = _latest_receipt(receipts, h.from_agent, h.pos)
             if src is not None:
-                r.findings.extend(not_forwarded(h, src))
+                found.extend(not_forwarded(h, src))
         else:
-            r.findings.append(_finding(h, "unsolicited_receipt", "", None, None, "received but never sent"))
+            found.append(_finding(h, "unsolicited_receipt", "", None, None, "received but never sent"))
     for dup, original in tl.duplicate_receipts:
-        by_handoff[id(original)].append(
+        original.findings.append(
             _finding(dup, "unsolicited_receipt", "", None, None, "received again (a duplicate delivery)")
         )
     for pos, agent, args in tl.tool_calls:
         src = _latest_receipt(receipts, agent, pos) if args else None
         if src is not None and src.received is not None and src.received.state is not None:
-            by_handoff[id(src)].extend(reinterpreted(src, args, tl.events[pos], src.received.state))
+            src.findings.extend(reinterpreted(src, args, tl.events[pos], src.received.state))
     for h, first in clarification_loops(tl.handoffs):
-        by_handoff[id(h)].append(
+        h.findings.append(
             _finding(
                 h,
                 "clarification_loop",
@@ -92,10 +82,10 @@ def classify_trace(tl: Timeline) -> TraceResult:
                 at=h.sent,
             )
         )
-    trace_findings.extend(outcome_findings(tl, by_handoff))
+    trace_findings.extend(outcome_findings(tl))
     return TraceResult(
         tl.trace_id,
-        results,
+        tl.handoffs,
         trace_findings,
         any(status == "success" for _, _, status in tl.outcomes),
         tl.retries,
@@ -473,7 +463,7 @@ def _resent(before: Handoff, again: Handoff) -> bool:
     return all(c.op in ("added", "item_added") for c in changes)
 
 
-def outcome_findings(tl: Timeline, by_handoff: dict[int, list[Finding]]) -> list[Finding]:
+def outcome_findings(tl: Timeline) -> list[Finding]:
     """missing_outcome and conflicting_outcome on the trace; premature_termination on the handoff."""
     tid = tl.trace_id
     if not tl.outcomes:
@@ -497,7 +487,7 @@ def outcome_findings(tl: Timeline, by_handoff: dict[int, list[Finding]]) -> list
                 continue
             if h.first_send_pos < pos < h.recv_pos:  # in flight from its first attempt
                 flagged.add(id(h))
-                by_handoff[id(h)].append(
+                h.findings.append(
                     _finding(h, "premature_termination", "", None, None,
                              f"{agent} claimed the outcome while this handoff was in flight",
                              at=tl.events[pos])

@@ -78,6 +78,7 @@ class Handoff:
     first_send_pos: int | None = None  # position of the first attempt
     recv_pos: int | None = None
     attempts: int = 0
+    findings: list[Finding] = field(default_factory=list)  # filled by the classify stage
     _sent_state: dict[str, Any] | None = None
     _received_state: dict[str, Any] | None = None
 

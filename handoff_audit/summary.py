@@ -52,18 +52,17 @@ class Aggregator:
         self.traces += 1
         self.retries += result.retries
         has_error = False
-        for hr in result.handoffs:
-            h = hr.handoff
+        for h in result.handoffs:
             edge = self.edges.get((h.from_agent, h.to_agent))
             if edge is None:
                 edge = self.edges[(h.from_agent, h.to_agent)] = _Edge()
             edge.handoffs += 1
-            if hr.findings:
+            if h.findings:
                 edge.failed += 1
-                for f in hr.findings:
+                for f in h.findings:
                     edge.by_class[f.failure_class] += 1
                     has_error = has_error or f.severity == "error"
-                self.findings.extend(hr.findings)
+                self.findings.extend(h.findings)
             if h.sent is not None and h.received is not None and h.sent.ts is not None and h.received.ts is not None:
                 latency = (h.received.ts - h.sent.ts) * 1000.0
                 if latency >= 0:  # a receipt stamped before its send is clock skew, not a latency

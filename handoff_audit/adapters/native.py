@@ -148,6 +148,7 @@ class NativeAdapter:
         new_event = tuple.__new__  # an Event without NamedTuple's slower constructor
         handoff_types, agent_types, kept_types, known_types = HANDOFF_TYPES, AGENT_TYPES, KEPT_TYPES, KNOWN_TYPES
         open_get = sink.open.get
+        agent_ends = sink.agg.agent_ends
         seq = sink.seq
         events = 0
         lineno = 0
@@ -211,7 +212,12 @@ class NativeAdapter:
                                   ev.get("tool"), ev.get("args"), None, name, lineno)
                     entry[1].append(new_event(Event, fields))
                 elif typ == "agent.end":
-                    sink.agent_end(agent, ev.get("status"))
+                    counts = agent_ends.get(agent)
+                    if counts is None:
+                        counts = agent_ends[agent] = [0, 0]
+                    counts[0] += 1
+                    if ev.get("status") == "ok":
+                        counts[1] += 1
                 elif typ not in known_types:
                     sink.unknown(typ)
                 if seq >= sink.next_expiry:
