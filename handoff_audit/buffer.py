@@ -53,7 +53,7 @@ class Collector:
         if ev.type in KEPT_TYPES:
             entry[1].append(ev)
         elif ev.type == "agent.end":
-            self.agent_end(ev.agent, ev.status)  # type: ignore[arg-type]
+            self.agent_end(ev.agent, ev.status)
         elif ev.type not in KNOWN_TYPES:
             self.unknown(ev.type)
         if ev.seq >= self.next_expiry:

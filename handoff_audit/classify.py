@@ -271,7 +271,11 @@ def _json_type(v: Any) -> str:
         return "boolean"
     if type(v) in (int, float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(v), "value")
+    if type(v) is str:
+        return "string"
+    if type(v) is list:
+        return "array"
+    return "object" if type(v) is dict else "value"
 
 
 # --- rules that look across handoffs -------------------------------------------------------------

@@ -120,7 +120,7 @@ def scan(
     raise typer.Exit(_guard(work, debug))
 
 
-def _guard(work, debug: bool) -> int:  # type: ignore[no-untyped-def]
+def _guard(work, debug: bool) -> int:
     """Run a command body: our errors become one line and exit 2; no traceback unless --debug."""
     try:
         return int(work())
@@ -186,7 +186,7 @@ def _note(line: str) -> None:
     sys.stderr.flush()
 
 
-def _summary_line(report) -> str:  # type: ignore[no-untyped-def]
+def _summary_line(report) -> str:
     s = report.summary
     by_class = ", ".join(f"{n} {c}" for c, n in s.findings_by_class.items())
     skipped = f", {s.skipped} line(s) skipped" if s.skipped else ""

@@ -107,7 +107,7 @@ def format_path(path: Path) -> str:
     """
     parts: list[str] = []
     for seg in path:
-        if type(seg) is int:
+        if isinstance(seg, int):
             parts.append(f"[{seg}]")
         elif _PLAIN_KEY.match(seg):
             parts.append(f".{seg}" if parts else seg)

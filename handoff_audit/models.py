@@ -28,14 +28,16 @@ class Event(NamedTuple):
     seq: int
     type: str
     trace_id: str
-    agent: str | None
-    frm: str | None
-    to: str | None
-    handoff_id: str | None
+    # Which of these are set depends on ``type`` (the reader has checked them): ``frm``, ``to`` and
+    # ``state`` on handoff events, ``agent`` on agent events, ``handoff_id`` where given.
+    agent: Any
+    frm: Any
+    to: Any
+    handoff_id: Any
     status: Any
     tool: Any
-    args: dict[str, Any] | None
-    state: bytes | None
+    args: Any
+    state: Any
     source: str
     line: int
 

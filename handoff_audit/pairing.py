@@ -52,8 +52,8 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
     """Order and pair one trace's events (given in read order)."""
     ordered = order_events(events)
     tl = Timeline(trace_id, ordered, [])
-    by_key: dict[tuple[str, str, str], Handoff] = {}  # (handoff_id, from, to)
-    retried: dict[tuple[str, str, str], list[tuple[int, Event]]] = {}  # every attempt, where more than one
+    by_key: dict[tuple[Any, Any, Any], Handoff] = {}  # (handoff_id, from, to)
+    retried: dict[tuple[Any, Any, Any], list[tuple[int, Event]]] = {}  # every attempt, where more than one
     unkeyed: dict[tuple[str, str], tuple[list[tuple[int, Event]], list[tuple[int, Event]]]] = {}
     keyed_recvs: list[tuple[int, Event]] = []
 
@@ -62,46 +62,47 @@ def build_timeline(trace_id: str, events: list[Event]) -> Timeline:
         if typ == "handoff.sent":
             hid = ev.handoff_id
             if hid is None:
-                pair = unkeyed.get((ev.frm, ev.to))  # type: ignore[arg-type]
+                pair = unkeyed.get((ev.frm, ev.to))
                 if pair is None:
-                    pair = unkeyed[(ev.frm, ev.to)] = ([], [])  # type: ignore[index]
+                    pair = unkeyed[(ev.frm, ev.to)] = ([], [])
                 pair[0].append((pos, ev))
                 continue
             key = (hid, ev.frm, ev.to)
-            h = by_key.get(key)  # type: ignore[arg-type]
+            h = by_key.get(key)
             if h is None:
-                by_key[key] = Handoff(  # type: ignore[index]
-                    trace_id, hid, ev.frm, ev.to, sent=ev, send_pos=pos, first_send_pos=pos, attempts=1  # type: ignore[arg-type]
+                by_key[key] = Handoff(
+                    trace_id, hid, ev.frm, ev.to, sent=ev, send_pos=pos, first_send_pos=pos, attempts=1
                 )
             else:
-                tries = retried.get(key)  # type: ignore[arg-type]
+                tries = retried.get(key)
                 if tries is None:
-                    tries = retried[key] = [(h.send_pos, h.sent)]  # type: ignore[index, list-item]
+                    assert h.send_pos is not None and h.sent is not None  # set by its first attempt
+                    tries = retried[key] = [(h.send_pos, h.sent)]
                 tries.append((pos, ev))
                 h.sent, h.send_pos = ev, pos
                 h.attempts += 1
         elif typ == "handoff.received":
             if ev.handoff_id is None:
-                pair = unkeyed.get((ev.frm, ev.to))  # type: ignore[arg-type]
+                pair = unkeyed.get((ev.frm, ev.to))
                 if pair is None:
-                    pair = unkeyed[(ev.frm, ev.to)] = ([], [])  # type: ignore[index]
+                    pair = unkeyed[(ev.frm, ev.to)] = ([], [])
                 pair[1].append((pos, ev))
             else:
                 keyed_recvs.append((pos, ev))
         elif typ == "outcome":
-            tl.outcomes.append((pos, ev.agent, ev.status))  # type: ignore[arg-type]
+            tl.outcomes.append((pos, ev.agent, ev.status))
         elif typ == "tool.call":
-            tl.tool_calls.append((pos, ev.agent, ev.args or {}))  # type: ignore[arg-type]
+            tl.tool_calls.append((pos, ev.agent, ev.args or {}))
 
     for pos, ev in keyed_recvs:
         key = (ev.handoff_id, ev.frm, ev.to)
-        h = by_key.get(key)  # type: ignore[arg-type]
+        h = by_key.get(key)
         if h is None:
             # No send with this id on this edge (a send with the same id to other agents is another
             # handoff): the receipt stands alone.
-            h = by_key[key] = Handoff(trace_id, ev.handoff_id, ev.frm, ev.to)  # type: ignore[index, arg-type]
+            h = by_key[key] = Handoff(trace_id, ev.handoff_id, ev.frm, ev.to)
         elif h.received is not None:
-            dup = Handoff(trace_id, ev.handoff_id, ev.frm, ev.to, received=ev, recv_pos=pos)  # type: ignore[arg-type]
+            dup = Handoff(trace_id, ev.handoff_id, ev.frm, ev.to, received=ev, recv_pos=pos)
             tl.duplicate_receipts.append((dup, h))
             continue
         h.received, h.recv_pos = ev, pos

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from handoff_audit.errors import InputError
 
@@ -25,9 +25,9 @@ class Source:
 
     def open(self) -> BinaryIO:
         """Open the input for binary reading; gzip (found by its magic bytes) is decompressed as it streams."""
-        raw: BinaryIO = sys.stdin.buffer if self.path is None else open(self.path, "rb")
-        stream = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
-        if stream.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
+        raw: Any = sys.stdin.buffer if self.path is None else open(self.path, "rb")
+        stream: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+        if stream.peek(2)[:2] == GZIP_MAGIC:
             return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
         return stream
 

@@ -152,10 +152,13 @@ class NativeAdapter:
         seq = sink.seq
         events = 0
         lineno = 0
+        tid: Any
+        typ: Any
+        agent: Any
         try:
             for lineno, raw in enumerate(itertools.chain((first,), it), 1):
                 try:
-                    ev = loads(raw)
+                    ev: Any = loads(raw)
                 except decode_error:
                     if raw.strip():
                         sink.skip(Skipped(name, lineno, "not valid JSON"))
@@ -205,7 +208,7 @@ class NativeAdapter:
                 events += 1
                 if typ in kept_types:
                     if typ in handoff_types:
-                        fields = (ts, seq, typ, tid, ev.get("agent"), frm, to, hid, None, None, None,
+                        fields: tuple[Any, ...] = (ts, seq, typ, tid, ev.get("agent"), frm, to, hid, None, None, None,
                                   dumps(ev["state"]), name, lineno)
                     else:
                         fields = (ts, seq, typ, tid, agent, None, None, None, ev.get("status"),
