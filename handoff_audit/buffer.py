@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from handoff_audit.adapters.native import load_kept
 from handoff_audit.classify import classify_trace
-from handoff_audit.models import Event, Skipped
+from handoff_audit.models import KEPT_TYPES, KNOWN_TYPES, Event, Skipped
 from handoff_audit.pairing import build_timeline
 from handoff_audit.summary import Aggregator
 
-KEPT_TYPES = frozenset({"handoff.sent", "handoff.received", "outcome", "tool.call"})
-KNOWN_TYPES = KEPT_TYPES | {"agent.start", "agent.end", "llm.call"}
 DEFAULT_IDLE_EVENTS = 200_000
 _EXPIRE_EVERY = 16_384
 
@@ -99,5 +98,7 @@ class Collector:
             self._close(tid, entry[1])
         self.open.clear()
 
-    def _close(self, tid: str, events: list[Event]) -> None:
+    def _close(self, tid: str, kept: list[Any]) -> None:
+        # The native reader buffers (seq, raw line, source, line) tuples; other adapters buffer Events.
+        events = [e if type(e) is Event else load_kept(*e) for e in kept]
         self.agg.add_trace(classify_trace(build_timeline(tid, events)))

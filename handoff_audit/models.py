@@ -15,6 +15,11 @@ from handoff_audit.rules import RULES
 
 Path = tuple[str | int, ...]
 
+# Event types a trace keeps until it closes: they take part in pairing and the ordering rules.
+# The others are counted as they are read and dropped.
+KEPT_TYPES = frozenset({"handoff.sent", "handoff.received", "outcome", "tool.call"})
+KNOWN_TYPES = KEPT_TYPES | {"agent.start", "agent.end", "llm.call"}
+
 
 class Event(NamedTuple):
     """One usable input line, reduced to what the audit reads.
