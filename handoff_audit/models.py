@@ -24,9 +24,8 @@ KNOWN_TYPES = KEPT_TYPES | {"agent.start", "agent.end", "llm.call"}
 class Event(NamedTuple):
     """One usable input line, reduced to what the audit reads.
 
-    A handoff's ``state`` is kept as its compact JSON encoding rather than as parsed objects: a trace's
-    events wait in memory until the trace closes, and one bytes object costs far less to keep (and to
-    free) than a tree of dicts; equal encodings also settle most comparisons without parsing.
+    A handoff's ``state`` is its compact JSON encoding rather than parsed objects: equal encodings
+    settle most comparisons without parsing, and a state is parsed only where a rule needs its fields.
     """
 
     ts: float | None
