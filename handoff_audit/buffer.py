@@ -20,7 +20,6 @@ from handoff_audit.models import KEPT_TYPES, KNOWN_TYPES, Event, Skipped
 from handoff_audit.pairing import build_timeline
 from handoff_audit.summary import Aggregator
 
-DEFAULT_IDLE_EVENTS = 200_000
 _EXPIRE_EVERY = 16_384
 
 

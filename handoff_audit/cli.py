@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from handoff_audit import __version__
+from handoff_audit.config import DEFAULT_IDLE_EVENTS, ScanConfig
 from handoff_audit.errors import ExitCode, HandoffAuditError, InputError
 
 app = typer.Typer(
@@ -89,7 +90,7 @@ def scan(
     output: OutputOpt = None,
     strict: StrictOpt = False,
     exit_zero: ExitZeroOpt = False,
-    idle_events: IdleOpt = 200_000,
+    idle_events: IdleOpt = DEFAULT_IDLE_EVENTS,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -102,8 +103,8 @@ def scan(
     from handoff_audit.policy import verdict
 
     def work() -> int:
-        report = pipeline.run(pipeline.ScanConfig(tuple(paths), idle_events=idle_events))
-        if strict and report.skipped:
+        report = pipeline.run(ScanConfig(tuple(paths), idle_events=idle_events))
+        if strict and report.summary.skipped:
             first = report.skipped[0]
             more = report.summary.skipped - 1
             raise InputError(

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import gc
 import zlib
-from dataclasses import dataclass
 
 from handoff_audit.adapters.native import NativeAdapter
-from handoff_audit.buffer import DEFAULT_IDLE_EVENTS, Collector
+from handoff_audit.buffer import Collector
+from handoff_audit.config import ScanConfig
 from handoff_audit.errors import InputError
 from handoff_audit.models import Report, Skipped
 from handoff_audit.sources import expand
 from handoff_audit.summary import Aggregator
 
-@dataclass(frozen=True, slots=True)
-class ScanConfig:
-    """What to read and how."""
-
-    paths: tuple[str, ...]
-    idle_events: int = DEFAULT_IDLE_EVENTS
+__all__ = ["ScanConfig", "run"]
 
 
 def run(config: ScanConfig) -> Report:
@@ -34,7 +29,7 @@ def run(config: ScanConfig) -> Report:
     collector = Collector(config.idle_events, agg)
     adapter = NativeAdapter()
     gc_was_enabled = gc.isenabled()
-    gc.disable()  # parsed events hold no cycles; the collector's passes would cost more than the audit
+    gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     try:
         for src in sources:
             try:
