@@ -138,3 +138,27 @@ def test_gzip_is_recognised_by_its_magic_bytes_on_stdin_too(tmp_path: Path, monk
     monkeypatch.setattr(sys, "stdin", FakeStdin)
     report = run(ScanConfig(("-",)))
     assert report.summary.events == 1
+
+
+def test_a_line_nested_too_deep_is_skipped_with_a_reason(tmp_path: Path) -> None:
+    from handoff_audit.adapters.native import MAX_DEPTH
+
+    def line(trace: str, kind: str, levels: int) -> bytes:
+        state = '{"k":' * levels + "1" + "}" * levels
+        return (
+            f'{{"trace_id":"{trace}","type":"{kind}","handoff_id":"h","from":"a","to":"b","state":{state}}}\n'
+        ).encode()
+
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(
+        line("ok", "handoff.sent", MAX_DEPTH - 1)
+        + line("ok", "handoff.received", MAX_DEPTH - 1)
+        + line("deep", "handoff.sent", MAX_DEPTH + 5)
+        + line("deeper", "handoff.sent", 5000)
+    )
+    report = run(ScanConfig((str(path),)))
+    assert [(s.line, s.reason) for s in report.skipped] == [
+        (3, f"nested deeper than {MAX_DEPTH} levels"),
+        (4, f"nested deeper than {MAX_DEPTH} levels"),
+    ]
+    assert report.summary.handoffs == 1

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 HANDOFF_TYPES = frozenset({"handoff.sent", "handoff.received"})
 AGENT_TYPES = frozenset({"agent.start", "agent.end", "outcome", "llm.call", "tool.call"})
 UTF8_BOM = b"\xef\xbb\xbf"
+# How deeply a line may nest. The JSON encoder used for reports refuses more than 254 levels, and the
+# diff walks values recursively; real states nest a handful of levels.
+MAX_DEPTH = 128
 
 
 _fromisoformat = datetime.fromisoformat
@@ -102,6 +105,29 @@ def load_kept(seq: int, raw: bytes, source: str, line: int) -> Event:
     return make_event(orjson.loads(raw), seq, source, line)
 
 
+def depth(value: Any) -> int:
+    """How deeply objects and arrays nest in ``value`` (a scalar is 0, ``{}`` is 1)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if type(node) is dict:
+            children = node.values()
+        elif type(node) is list:
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if type(child) is dict or type(child) is list)
+    return deepest
+
+
+def _parse_failure(err: Exception) -> str:
+    if "depth limit" in str(err) or "recursion" in str(err).lower():
+        return f"nested deeper than {MAX_DEPTH} levels"
+    return "not valid JSON"
+
+
 def check_event(ev: Any) -> str | None:
     """Return why a parsed line is not a usable native event, or None if it is."""
     if type(ev) is not dict:
@@ -167,9 +193,9 @@ class NativeAdapter:
             for lineno, raw in enumerate(itertools.chain((first,), it), 1):
                 try:
                     ev: Any = loads(raw)
-                except decode_error:
+                except decode_error as err:
                     if raw.strip():
-                        sink.skip(Skipped(name, lineno, "not valid JSON"))
+                        sink.skip(Skipped(name, lineno, _parse_failure(err)))
                     continue
                 # Fast path for well-formed events; anything else gets its exact reason from check_event.
                 ok = False
@@ -197,6 +223,11 @@ class NativeAdapter:
                             ok = True
                 if not ok:
                     sink.skip(Skipped(name, lineno, check_event(ev) or "not a usable event"))
+                    continue
+                # Every later stage may encode or walk the values; a line can only nest deeper than
+                # MAX_DEPTH if it holds more brackets than that, so the exact check is rarely run.
+                if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and depth(ev) > MAX_DEPTH:
+                    sink.skip(Skipped(name, lineno, f"nested deeper than {MAX_DEPTH} levels"))
                     continue
                 ts = ev.get("ts")
                 if ts is not None and type(ts) is not float:
