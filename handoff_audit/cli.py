@@ -9,13 +9,17 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from handoff_audit import __version__
 from handoff_audit.config import DEFAULT_IDLE_EVENTS, ScanConfig
 from handoff_audit.errors import ExitCode, HandoffAuditError, InputError
+from handoff_audit.formatters._text import plural
+
+if TYPE_CHECKING:
+    from handoff_audit.models import Report
 
 app = typer.Typer(
     name="handoff-audit",
@@ -187,12 +191,13 @@ def _note(line: str) -> None:
     sys.stderr.flush()
 
 
-def _summary_line(report) -> str:
+def _summary_line(report: Report) -> str:
     s = report.summary
     by_class = ", ".join(f"{n} {c}" for c, n in s.findings_by_class.items())
-    skipped = f", {s.skipped} line(s) skipped" if s.skipped else ""
+    skipped = f", {plural(s.skipped, 'line')} skipped" if s.skipped else ""
     return (
-        f"handoff-audit: {s.traces} traces, {s.handoffs} handoffs, {s.findings} findings ({by_class})"
+        f"handoff-audit: {plural(s.traces, 'trace')}, {plural(s.handoffs, 'handoff')}, "
+        f"{plural(s.findings, 'finding')} ({by_class})"
         f"{skipped}"
     )
 

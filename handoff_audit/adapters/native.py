@@ -111,6 +111,7 @@ def depth(value: Any) -> int:
     stack = [(value, 1)]
     while stack:
         node, level = stack.pop()
+        children: Iterable[Any]
         if type(node) is dict:
             children = node.values()
         elif type(node) is list:

@@ -26,6 +26,11 @@ def json_text(value: Any) -> str:
     return printable(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 line``, ``2 lines``, with thousands separators."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def shorten(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis."""
     return text if len(text) <= limit else text[: max(1, limit - 1)] + "\u2026"

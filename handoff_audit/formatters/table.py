@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from handoff_audit.formatters._text import json_text, printable, shorten
+from handoff_audit.formatters._text import json_text, plural, printable, shorten
 from handoff_audit.models import Finding, Report
 from handoff_audit.rules import RULES, FailureClass
 
@@ -79,10 +79,11 @@ def render(report: Report, *, width: int = 120, color: bool = False) -> str:
 def _summary_panel(report: Report) -> Panel:
     s = report.summary
     lines = Text()
-    lines.append(f"{len(s.inputs)} input(s), {s.events:,} events, {s.traces:,} traces, {s.handoffs:,} handoffs")
+    counts = [(len(s.inputs), "input"), (s.events, "event"), (s.traces, "trace"), (s.handoffs, "handoff")]
+    lines.append(", ".join(plural(n, noun) for n, noun in counts))
     if s.retries:
         lines.append(f" ({s.retries:,} retries)")
-    lines.append(f", {s.skipped:,} line(s) skipped\n")
+    lines.append(f", {plural(s.skipped, 'line')} skipped\n")
     lines.append(f"agent success {_pct(s.agent_success_rate)}", style="bold")
     lines.append(" | ")
     lines.append(f"handoff failure {_pct(s.handoff_failure_rate)}", style="bold")
