@@ -28,6 +28,9 @@ MAX_DEPTH = 128
 
 
 _fromisoformat = datetime.fromisoformat
+_UNPARSED = object()
+_new_event = tuple.__new__  # an Event without NamedTuple's slower constructor
+_loads, _dumps = orjson.loads, orjson.dumps
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = _EPOCH.replace(tzinfo=timezone.utc)
 
@@ -78,31 +81,38 @@ def _whole_second(head: str, zone: str) -> float:
     raise ValueError("not an RFC 3339 date-time")
 
 
-def make_event(ev: dict[str, Any], seq: int, source: str, line: int) -> Event:
-    """An Event from a native event dict that passed ``check_event`` (``ts`` already parsed or absent)."""
-    ts = ev.get("ts")
-    state = ev.get("state")
-    return Event(
-        None if ts is None else parse_ts(ts),
-        seq,
-        ev["type"],
-        ev["trace_id"],
-        ev.get("agent"),
-        ev.get("from"),
-        ev.get("to"),
-        ev.get("handoff_id"),
-        ev.get("status"),
-        ev.get("tool"),
-        ev.get("args"),
-        None if state is None else orjson.dumps(state),
-        source,
-        line,
+def make_event(ev: dict[str, Any], seq: int, source: str, line: int, ts: Any = _UNPARSED) -> Event:
+    """An Event from a native event dict that passed ``check_event``; ``ts`` if already parsed."""
+    if ts is _UNPARSED:
+        ts = ev.get("ts")
+        if ts is not None:
+            ts = parse_ts(ts)
+    get = ev.get
+    state = get("state")
+    return _new_event(
+        Event,
+        (
+            ts,
+            seq,
+            ev["type"],
+            ev["trace_id"],
+            get("agent"),
+            get("from"),
+            get("to"),
+            get("handoff_id"),
+            get("status"),
+            get("tool"),
+            get("args"),
+            None if state is None else _dumps(state),
+            source,
+            line,
+        ),
     )
 
 
-def load_kept(seq: int, raw: bytes, source: str, line: int) -> Event:
-    """The Event of a buffered line that ``feed`` has already checked."""
-    return make_event(orjson.loads(raw), seq, source, line)
+def load_kept(seq: int, ts: float | None, raw: bytes, source: str, line: int) -> Event:
+    """The Event of a line that ``feed`` has checked and buffered, with its time already parsed."""
+    return make_event(_loads(raw), seq, source, line, ts)
 
 
 def depth(value: Any) -> int:
@@ -249,7 +259,7 @@ class NativeAdapter:
                 if typ in kept_types:
                     # Keep the line itself, made into an Event when the trace closes: one object
                     # already in memory costs far less to hold than the parsed fields it would pin.
-                    entry[1].append((seq, raw, name, lineno))
+                    entry[1].append((seq, ts, raw, name, lineno))
                 elif typ == "agent.end":
                     counts = agent_ends.get(agent)
                     if counts is None:
