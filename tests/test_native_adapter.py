@@ -162,3 +162,15 @@ def test_a_line_nested_too_deep_is_skipped_with_a_reason(tmp_path: Path) -> None
         (4, f"nested deeper than {MAX_DEPTH} levels"),
     ]
     assert report.summary.handoffs == 1
+
+
+def test_ts_is_read_only_on_the_events_that_are_ordered(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(
+        GOOD + b"\n"
+        + b'{"trace_id":"t","type":"llm.call","agent":"a","ts":"soon"}\n'
+        + b'{"trace_id":"t","type":"outcome","agent":"a","ts":"soon"}\n'
+    )
+    report = run(ScanConfig((str(path),)))
+    assert report.summary.events == 2
+    assert [(s.line, s.reason) for s in report.skipped] == [(3, "'ts' is neither RFC 3339 nor Unix seconds")]

@@ -235,18 +235,21 @@ class NativeAdapter:
                 if not ok:
                     sink.skip(Skipped(name, lineno, check_event(ev) or "not a usable event"))
                     continue
-                # Every later stage may encode or walk the values; a line can only nest deeper than
-                # MAX_DEPTH if it holds more brackets than that, so the exact check is rarely run.
-                if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and depth(ev) > MAX_DEPTH:
-                    sink.skip(Skipped(name, lineno, f"nested deeper than {MAX_DEPTH} levels"))
-                    continue
-                ts = ev.get("ts")
-                if ts is not None and type(ts) is not float:
-                    try:
-                        ts = parse_ts(ts)
-                    except (ValueError, OverflowError, OSError):
-                        sink.skip(Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds"))
+                kept = typ in kept_types
+                if kept:
+                    # Only kept events are ordered, encoded and walked later, so only their time
+                    # and depth are read. A line can nest deeper than MAX_DEPTH only if it holds
+                    # more brackets than that, so the exact depth is rarely computed.
+                    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and depth(ev) > MAX_DEPTH:
+                        sink.skip(Skipped(name, lineno, f"nested deeper than {MAX_DEPTH} levels"))
                         continue
+                    ts = ev.get("ts")
+                    if ts is not None and type(ts) is not float:
+                        try:
+                            ts = parse_ts(ts)
+                        except (ValueError, OverflowError, OSError):
+                            sink.skip(Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds"))
+                            continue
                 seq += 1
                 entry = open_get(tid)
                 if entry is None:
@@ -256,7 +259,7 @@ class NativeAdapter:
                 else:
                     entry[0] = seq
                 events += 1
-                if typ in kept_types:
+                if kept:
                     # Keep the line itself, made into an Event when the trace closes: one object
                     # already in memory costs far less to hold than the parsed fields it would pin.
                     entry[1].append((seq, ts, raw, name, lineno))
