@@ -112,7 +112,17 @@ def make_event(ev: dict[str, Any], seq: int, source: str, line: int, ts: Any = _
 
 def load_kept(seq: int, ts: float | None, raw: bytes, source: str, line: int) -> Event:
     """The Event of a line that ``feed`` has checked and buffered, with its time already parsed."""
-    return make_event(_loads(raw), seq, source, line, ts)
+    ev = _loads(raw)
+    get = ev.get
+    typ = ev["type"]
+    fields: tuple[Any, ...]
+    if typ in HANDOFF_TYPES:
+        fields = (ts, seq, typ, ev["trace_id"], get("agent"), ev["from"], ev["to"], get("handoff_id"),
+                  None, None, None, _dumps(ev["state"]), source, line)
+    else:
+        fields = (ts, seq, typ, ev["trace_id"], ev["agent"], None, None, None,
+                  get("status"), get("tool"), get("args"), None, source, line)
+    return _new_event(Event, fields)
 
 
 def depth(value: Any) -> int:
