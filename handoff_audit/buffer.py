@@ -98,6 +98,6 @@ class Collector:
         self.open.clear()
 
     def _close(self, tid: str, kept: list[Any]) -> None:
-        # The native reader buffers (seq, ts, raw line, source, line) tuples; other adapters buffer Events.
-        events = [e if type(e) is Event else load_kept(*e) for e in kept]
+        # The native reader buffers compact tuples (see load_kept); other adapters buffer Events.
+        events = [e if type(e) is Event else load_kept(tid, e) for e in kept]
         self.agg.add_trace(classify_trace(build_timeline(tid, events)))

@@ -110,18 +110,17 @@ def make_event(ev: dict[str, Any], seq: int, source: str, line: int, ts: Any = _
     )
 
 
-def load_kept(seq: int, ts: float | None, raw: bytes, source: str, line: int) -> Event:
-    """The Event of a line that ``feed`` has checked and buffered, with its time already parsed."""
+def load_kept(trace_id: str, kept: tuple[Any, ...]) -> Event:
+    """The Event of what ``feed`` buffered: a handoff's fields, or a checked line to parse again."""
+    if len(kept) == 9:
+        seq, ts, sent, hid, frm, to, state, source, line = kept
+        typ = "handoff.sent" if sent else "handoff.received"
+        return _new_event(Event, (ts, seq, typ, trace_id, None, frm, to, hid, None, None, None, state, source, line))
+    seq, ts, raw, source, line = kept
     ev = _loads(raw)
     get = ev.get
-    typ = ev["type"]
-    fields: tuple[Any, ...]
-    if typ in HANDOFF_TYPES:
-        fields = (ts, seq, typ, ev["trace_id"], get("agent"), ev["from"], ev["to"], get("handoff_id"),
-                  None, None, None, _dumps(ev["state"]), source, line)
-    else:
-        fields = (ts, seq, typ, ev["trace_id"], ev["agent"], None, None, None,
-                  get("status"), get("tool"), get("args"), None, source, line)
+    fields = (ts, seq, ev["type"], trace_id, ev["agent"], None, None, None,
+              get("status"), get("tool"), get("args"), None, source, line)
     return _new_event(Event, fields)
 
 
@@ -188,10 +187,12 @@ class NativeAdapter:
         """Parse, check and hand over every line; blank lines are neither events nor skips.
 
         This loop runs once per input line, so it does ``Collector.add``'s work inline (see that
-        method), and for an event a trace keeps it buffers the raw line, which ``load_kept`` makes
-        into an Event when the trace closes. Measured on the benchmark corpus: handing every line
-        over as an object, or holding the parsed fields of kept events, each cost more than the
-        whole audit of a trace; holding the lines and parsing them again at the close costs less.
+        method). For an event a trace keeps it buffers a small tuple that ``load_kept`` makes into
+        an Event when the trace closes: a handoff's few fields, its state as compact JSON and its
+        agent names shared with earlier lines; an outcome's or tool call's raw line. Measured on
+        the benchmark corpus: handing every line over as an object, or holding every parsed field
+        of kept events, each cost more than the whole audit of a trace, as each held field pins a
+        small object of its line in memory.
         """
         it = iter(lines)
         first = next(it, None)
@@ -203,6 +204,7 @@ class NativeAdapter:
         decode_error = orjson.JSONDecodeError
         handoff_types, agent_types, kept_types, known_types = HANDOFF_TYPES, AGENT_TYPES, KEPT_TYPES, KNOWN_TYPES
         open_get = sink.open.get
+        names: dict[str, str] = {}
         agent_ends = sink.agg.agent_ends
         seq = sink.seq
         events = 0
@@ -210,6 +212,8 @@ class NativeAdapter:
         tid: Any
         typ: Any
         agent: Any
+        frm: Any
+        to: Any
         try:
             for lineno, raw in enumerate(itertools.chain((first,), it), 1):
                 try:
@@ -270,9 +274,19 @@ class NativeAdapter:
                     entry[0] = seq
                 events += 1
                 if kept:
-                    # Keep the line itself, made into an Event when the trace closes: one object
-                    # already in memory costs far less to hold than the parsed fields it would pin.
-                    entry[1].append((seq, ts, raw, name, lineno))
+                    if typ in handoff_types:
+                        # A handoff keeps its state as compact JSON and shares its agents' names
+                        # with earlier lines, so the rest of the parsed line can be freed at once.
+                        a = names.get(frm)
+                        if a is None:
+                            a = names[frm] = frm
+                        b = names.get(to)
+                        if b is None:
+                            b = names[to] = to
+                        entry[1].append((seq, ts, typ == "handoff.sent", hid, a, b, dumps(ev["state"]), name, lineno))
+                    else:
+                        # An outcome or tool call keeps its line, parsed again when the trace closes.
+                        entry[1].append((seq, ts, raw, name, lineno))
                 elif typ == "agent.end":
                     counts = agent_ends.get(agent)
                     if counts is None:
