@@ -14,6 +14,7 @@ from handoff_audit.errors import InputError
 
 TRACE_SUFFIXES = (".jsonl", ".jsonl.gz")
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +25,17 @@ class Source:
     path: str | None  # None means stdin
 
     def open(self) -> BinaryIO:
-        """Open the input for binary reading; gzip (found by its magic bytes) is decompressed as it streams."""
+        """Open the input for binary reading.
+
+        Gzip (found by its magic bytes) is decompressed as it streams; a UTF-8 byte-order mark at the
+        start is passed over.
+        """
         raw: Any = sys.stdin.buffer if self.path is None else open(self.path, "rb")
         stream: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
         if stream.peek(2)[:2] == GZIP_MAGIC:
-            return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")
+        if stream.peek(3)[:3] == UTF8_BOM:
+            stream.read(3)  # a byte-order mark is not part of the first line
         return stream
 
 

@@ -7,7 +7,6 @@ a line that cannot be used becomes a Skipped record with its line number and the
 from __future__ import annotations
 
 from collections.abc import Iterable
-import itertools
 import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
 HANDOFF_TYPES = frozenset({"handoff.sent", "handoff.received"})
 AGENT_TYPES = frozenset({"agent.start", "agent.end", "outcome", "llm.call", "tool.call"})
-UTF8_BOM = b"\xef\xbb\xbf"
 # How deeply a line may nest. The JSON encoder used for reports refuses more than 254 levels, and the
 # diff walks values recursively; real states nest a handful of levels.
 MAX_DEPTH = 128
@@ -194,12 +192,6 @@ class NativeAdapter:
         of kept events, each cost more than the whole audit of a trace, as each held field pins a
         small object of its line in memory.
         """
-        it = iter(lines)
-        first = next(it, None)
-        if first is None:
-            return
-        if first.startswith(UTF8_BOM):
-            first = first[len(UTF8_BOM) :]
         loads, dumps = orjson.loads, orjson.dumps
         decode_error = orjson.JSONDecodeError
         handoff_types, agent_types, kept_types, known_types = HANDOFF_TYPES, AGENT_TYPES, KEPT_TYPES, KNOWN_TYPES
@@ -215,7 +207,7 @@ class NativeAdapter:
         frm: Any
         to: Any
         try:
-            for lineno, raw in enumerate(itertools.chain((first,), it), 1):
+            for lineno, raw in enumerate(lines, 1):
                 try:
                     ev: Any = loads(raw)
                 except decode_error as err:
