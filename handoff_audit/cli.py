@@ -44,6 +44,7 @@ PathsArg = Annotated[
     typer.Argument(
         help="Trace files, directories (searched for *.jsonl and *.jsonl.gz), or - for stdin.",
         show_default=False,
+        metavar="PATHS",
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.", envvar="HANDOFF_AUDIT_FORMAT")]
