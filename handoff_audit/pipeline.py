@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import zlib
 
-from handoff_audit.adapters.native import NativeAdapter
+from handoff_audit.adapters import REGISTRY
 from handoff_audit.buffer import Collector
 from handoff_audit.config import ScanConfig
 from handoff_audit.errors import InputError
@@ -27,7 +27,7 @@ def run(config: ScanConfig) -> Report:
         raise InputError(f"{', '.join(config.paths)}: no trace files (*.jsonl, *.jsonl.gz) found")
     agg = Aggregator()
     collector = Collector(config.idle_events, agg)
-    adapter = NativeAdapter()
+    adapter = REGISTRY["native"]  # the only format so far; sniffing by content comes with the others
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     try:

@@ -26,7 +26,6 @@ MAX_DEPTH = 128
 
 
 _fromisoformat = datetime.fromisoformat
-_UNPARSED = object()
 _new_event = tuple.__new__  # an Event without NamedTuple's slower constructor
 _loads, _dumps = orjson.loads, orjson.dumps
 _EPOCH = datetime(1970, 1, 1)
@@ -79,12 +78,11 @@ def _whole_second(head: str, zone: str) -> float:
     raise ValueError("not an RFC 3339 date-time")
 
 
-def make_event(ev: dict[str, Any], seq: int, source: str, line: int, ts: Any = _UNPARSED) -> Event:
-    """An Event from a native event dict that passed ``check_event``; ``ts`` if already parsed."""
-    if ts is _UNPARSED:
-        ts = ev.get("ts")
-        if ts is not None:
-            ts = parse_ts(ts)
+def make_event(ev: dict[str, Any], seq: int, source: str, line: int) -> Event:
+    """An Event from a native event dict that passed ``check_event``, for adapters that build dicts."""
+    ts = ev.get("ts")
+    if ts is not None:
+        ts = parse_ts(ts)
     get = ev.get
     state = get("state")
     return _new_event(
