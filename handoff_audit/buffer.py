@@ -29,7 +29,7 @@ class Collector:
     def __init__(self, idle_events: int, agg: Aggregator) -> None:
         self.idle_events = idle_events
         self.agg = agg
-        self.open: dict[str, list[Any]] = {}  # trace_id -> [seq of its last event, kept events]
+        self.open: dict[str, list[Any]] = {}  # trace_id -> [seq of its last event, kept events, trace_id]
         self.closed_early: set[str] = set()
         self.seq = 0  # events read so far: the global read order
         self.last_line = 0  # last line read of the current input, for errors that end a read
@@ -66,7 +66,7 @@ class Collector:
         if trace_id in self.closed_early:
             self.agg.skip(Skipped(source, line, f"trace was closed after {self.idle_events} idle events"))
             return None
-        entry = self.open[trace_id] = [seq, []]
+        entry = self.open[trace_id] = [seq, [], trace_id]
         return entry
 
     def agent_end(self, agent: str, status: Any) -> None:
@@ -98,6 +98,6 @@ class Collector:
         self.open.clear()
 
     def _close(self, tid: str, kept: list[Any]) -> None:
-        # The native reader buffers compact tuples (see load_kept); other adapters buffer Events.
+        # The native reader buffers outcomes and tool calls as tuples (see load_kept).
         events = [e if type(e) is Event else load_kept(tid, e) for e in kept]
         self.agg.add_trace(classify_trace(build_timeline(tid, events)))

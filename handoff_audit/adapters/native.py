@@ -107,11 +107,7 @@ def make_event(ev: dict[str, Any], seq: int, source: str, line: int) -> Event:
 
 
 def load_kept(trace_id: str, kept: tuple[Any, ...]) -> Event:
-    """The Event of what ``feed`` buffered: a handoff's fields, or a checked line to parse again."""
-    if len(kept) == 9:
-        seq, ts, sent, hid, frm, to, state, source, line = kept
-        typ = "handoff.sent" if sent else "handoff.received"
-        return _new_event(Event, (ts, seq, typ, trace_id, None, frm, to, hid, None, None, None, state, source, line))
+    """The Event of an outcome or tool call that ``feed`` buffered as its checked line."""
     seq, ts, raw, source, line = kept
     ev = _loads(raw)
     get = ev.get
@@ -183,14 +179,16 @@ class NativeAdapter:
         """Parse, check and hand over every line; blank lines are neither events nor skips.
 
         This loop runs once per input line, so it does ``Collector.add``'s work inline (see that
-        method). For an event a trace keeps it buffers a small tuple that ``load_kept`` makes into
-        an Event when the trace closes: a handoff's few fields, its state as compact JSON and its
-        agent names shared with earlier lines; an outcome's or tool call's raw line. Measured on
+        method). A handoff is buffered as its Event, holding its state as compact JSON, its agent
+        names shared with earlier lines and its trace's id as the buffer's key; an outcome or tool
+        call as a small tuple of its raw line, which ``load_kept`` parses again when the trace
+        closes. Measured on
         the benchmark corpus: handing every line over as an object, or holding every parsed field
         of kept events, each cost more than the whole audit of a trace, as each held field pins a
         small object of its line in memory.
         """
         loads, dumps = orjson.loads, orjson.dumps
+        new_event, event_cls, sent_type, received_type = _new_event, Event, "handoff.sent", "handoff.received"
         decode_error = orjson.JSONDecodeError
         handoff_types, agent_types, kept_types, known_types = HANDOFF_TYPES, AGENT_TYPES, KEPT_TYPES, KNOWN_TYPES
         open_get = sink.open.get
@@ -273,7 +271,10 @@ class NativeAdapter:
                         b = names.get(to)
                         if b is None:
                             b = names[to] = to
-                        entry[1].append((seq, ts, typ == "handoff.sent", hid, a, b, dumps(ev["state"]), name, lineno))
+                        entry[1].append(new_event(event_cls, (
+                            ts, seq, sent_type if typ == sent_type else received_type, entry[2], None,
+                            a, b, hid, None, None, None, dumps(ev["state"]), name, lineno,
+                        )))
                     else:
                         # An outcome or tool call keeps its line, parsed again when the trace closes.
                         entry[1].append((seq, ts, raw, name, lineno))
