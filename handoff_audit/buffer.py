@@ -1,20 +1,26 @@
 """Open traces: events buffered per trace until the trace closes, then classified and dropped.
 
-A trace closes at the end of the input, or once ``idle_events`` events have been read without one of
-its own. An event that arrives for a trace already closed is not merged into it: it is skipped with a
-reason, so nothing is lost silently.
+A trace closes at the end of the input, or by the idle window: an event more than ``idle_lines`` input
+lines after the last event of its trace does not join it. Such an event is skipped with a reason, so
+nothing is lost silently, and the trace is closed as it stood. Whether an event is too late depends
+only on line numbers, never on when the buffer happens to look for idle traces (every
+``expire_every`` lines, to free their memory), so every partition of a run decides alike.
 
 Only the events that take part in pairing and the ordering rules are kept (``KEPT_TYPES``); agent
 turns and model calls are counted as they are read and dropped at once. Adapters hand events over with
 ``add``; the native reader, which runs once per input line, does the same work inline (see
-``adapters/native.py``) and uses ``trace_entry``, ``agent_end``, ``unknown`` and ``expire``.
+``adapters/native.py``) and uses ``trace_entry``, ``close_late``, ``agent_end``, ``unknown`` and
+``expire``.
+
+A buffer can audit one partition of the traces (``part`` of ``parts``, by a hash of the trace id; see
+``pipeline.audit``): it still sees every event, to count lines alike, but keeps only its own traces.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from handoff_audit.adapters.native import load_kept
+from handoff_audit.adapters.native import event_owner, load_kept
 from handoff_audit.classify import classify_trace
 from handoff_audit.models import KEPT_TYPES, KNOWN_TYPES, Event, Skipped
 from handoff_audit.pairing import build_timeline
@@ -26,25 +32,33 @@ _EXPIRE_EVERY = 16_384
 class Collector:
     """The sink adapters feed: buffers open traces and folds closed ones into the aggregate."""
 
-    def __init__(self, idle_events: int, agg: Aggregator) -> None:
-        self.idle_events = idle_events
+    def __init__(self, idle_lines: int, agg: Aggregator, part: int = 0, parts: int = 1) -> None:
+        if not 0 <= part < parts:
+            raise ValueError(f"partition {part} of {parts} does not exist")
+        self.idle_lines = idle_lines
         self.agg = agg
+        self.part, self.parts = part, parts
         self.open: dict[str, list[Any]] = {}  # trace_id -> [seq of its last event, kept events, trace_id]
         self.closed_early: set[str] = set()
-        self.seq = 0  # events read so far: the global read order
+        self.seq = 0  # input lines read so far, across inputs: the global read order
         self.last_line = 0  # last line read of the current input, for errors that end a read
-        # Look for idle traces a few times per window: a trace closes within 1.25 windows of its last event.
-        self.expire_every = max(1, min(_EXPIRE_EVERY, idle_events // 4))
+        # Free idle traces a few times per window.
+        self.expire_every = max(1, min(_EXPIRE_EVERY, idle_lines // 4))
         self.next_expiry = self.expire_every
 
     def add(self, ev: Event) -> None:
-        """Take one event whose ``seq`` is ``self.seq + 1`` (the caller counts it)."""
+        """Take one event; its ``seq`` counts input lines and must not go back."""
         self.seq = ev.seq
+        if self.parts > 1 and event_owner({"trace_id": ev.trace_id}, self.parts) != self.part:
+            return
         entry = self.open.get(ev.trace_id)
         if entry is None:
             entry = self.trace_entry(ev.trace_id, ev.seq, ev.source, ev.line)
             if entry is None:
                 return
+        elif ev.seq - entry[0] > self.idle_lines:
+            self.close_late(ev.trace_id, ev.source, ev.line)
+            return
         else:
             entry[0] = ev.seq
         self.agg.events += 1
@@ -58,16 +72,27 @@ class Collector:
             self.expire(ev.seq)
 
     def skip(self, item: Skipped) -> None:
-        """Count and list a line that could not be used."""
-        self.agg.skip(item)
+        """Count and list a line that could not be used (in a partitioned run, by partition 0 only:
+        an adapter's own skips are seen alike by every partition)."""
+        if self.part == 0:
+            self.agg.skip(item)
 
     def trace_entry(self, trace_id: str, seq: int, source: str, line: int) -> list[Any] | None:
         """Open a trace for its first event; None (and a skip) if the trace was already closed."""
         if trace_id in self.closed_early:
-            self.agg.skip(Skipped(source, line, f"trace was closed after {self.idle_events} idle events"))
+            self._skip_late(source, line)
             return None
         entry = self.open[trace_id] = [seq, [], trace_id]
         return entry
+
+    def close_late(self, trace_id: str, source: str, line: int) -> None:
+        """An event came more than the idle window after its trace's last one: close the trace, skip it."""
+        self.closed_early.add(trace_id)
+        self._close(trace_id, self.open.pop(trace_id)[1])
+        self._skip_late(source, line)
+
+    def _skip_late(self, source: str, line: int) -> None:
+        self.agg.skip(Skipped(source, line, f"trace was closed after {self.idle_lines} idle lines"))
 
     def agent_end(self, agent: str, status: Any) -> None:
         """Count an ``agent.end`` for per-agent success."""
@@ -83,9 +108,9 @@ class Collector:
         self.agg.unknown_types[type_] += 1
 
     def expire(self, seq: int) -> None:
-        """Close the traces idle for a whole window; call when ``seq`` reaches ``next_expiry``."""
+        """Close the traces idle for more than the window; call when ``seq`` reaches ``next_expiry``."""
         self.next_expiry = seq + self.expire_every
-        before = seq - self.idle_events
+        before = seq - self.idle_lines
         idle = [tid for tid, entry in self.open.items() if entry[0] < before]
         for tid in idle:
             self.closed_early.add(tid)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from handoff_audit import __version__
-from handoff_audit.config import DEFAULT_IDLE_EVENTS, ScanConfig
+from handoff_audit.config import DEFAULT_IDLE_LINES, ScanConfig
 from handoff_audit.errors import ExitCode, HandoffAuditError, InputError
 from handoff_audit.formatters._text import plural
 
@@ -66,9 +66,18 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary line o
 IdleOpt = Annotated[
     int,
     typer.Option(
-        "--idle-events",
+        "--idle-lines",
         min=1,
-        help="Close a trace after this many events have been read without one of its own.",
+        help="Close a trace once this many input lines have been read without an event of its own.",
+    ),
+]
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=0,
+        help="Worker processes, each auditing a share of the traces (0: one per CPU). The report is the same.",
     ),
 ]
 
@@ -95,7 +104,8 @@ def scan(
     output: OutputOpt = None,
     strict: StrictOpt = False,
     exit_zero: ExitZeroOpt = False,
-    idle_events: IdleOpt = DEFAULT_IDLE_EVENTS,
+    idle_lines: IdleOpt = DEFAULT_IDLE_LINES,
+    jobs: JobsOpt = 1,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -108,7 +118,7 @@ def scan(
     from handoff_audit.policy import verdict
 
     def work() -> int:
-        report = pipeline.run(ScanConfig(tuple(paths), idle_events=idle_events))
+        report = pipeline.run(ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs or _cpus()))
         if strict and report.summary.skipped:
             first = report.skipped[0]
             more = report.summary.skipped - 1
@@ -124,6 +134,13 @@ def scan(
         return verdict(report, exit_zero=exit_zero)
 
     raise typer.Exit(_guard(work, debug))
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
 
 
 def _guard(work, debug: bool) -> int:

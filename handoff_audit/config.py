@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_IDLE_EVENTS = 200_000  # events read without one of a trace's own before the trace is closed
+DEFAULT_IDLE_LINES = 200_000  # input lines read without an event of a trace before it is closed
 
 
 @dataclass(frozen=True, slots=True)
 class ScanConfig:
-    """What to read and how."""
+    """What to read and how.
+
+    ``jobs`` is the number of worker processes: each audits one partition of the traces (by a hash
+    of the trace id) and the partial results are merged into the report one process would make.
+    """
 
     paths: tuple[str, ...]
-    idle_events: int = DEFAULT_IDLE_EVENTS
+    idle_lines: int = DEFAULT_IDLE_LINES
+    jobs: int = 1

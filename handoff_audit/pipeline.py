@@ -1,32 +1,74 @@
-"""The audit pipeline: read -> pair -> diff -> classify -> aggregate.
+"""The audit pipeline: read -> pair -> diff -> classify -> aggregate -> merge.
 
 Events stream through: adapters feed them to a Collector (``buffer.py``), which holds each trace only
 while it is open and hands it to pairing and classification when it closes.
+
+The traces can be audited in partitions, by a hash of the trace id: ``audit(config, part, parts)``
+reads every input but audits only its own traces, and ``finish`` merges partial aggregates into
+exactly the report of one unpartitioned run (the same bytes in every format). ``run`` does this with
+``config.jobs`` worker processes; the same two calls let a cluster scheduler (Dask, Spark) run the
+partitions on other machines that see the same inputs.
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import zlib
+from collections.abc import Sequence
 
 from handoff_audit.adapters import REGISTRY
 from handoff_audit.buffer import Collector
 from handoff_audit.config import ScanConfig
 from handoff_audit.errors import InputError
 from handoff_audit.models import Report, Skipped
-from handoff_audit.sources import expand
+from handoff_audit.sources import Source, expand
 from handoff_audit.summary import Aggregator
 
-__all__ = ["ScanConfig", "run"]
+__all__ = ["ScanConfig", "audit", "finish", "run"]
 
 
 def run(config: ScanConfig) -> Report:
     """Audit every input named in ``config``; raises InputError when nothing can be audited."""
+    sources = _sources(config)
+    jobs = config.jobs
+    if jobs > 1 and any(s.path is None for s in sources):
+        jobs = 1  # standard input can be read only once
+    if jobs <= 1:
+        return finish([_audit(sources, config, 0, 1)])
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ctx.Pool(jobs) as pool:
+        partials = pool.starmap(audit, [(config, part, jobs) for part in range(jobs)])
+    return finish(partials)
+
+
+def audit(config: ScanConfig, part: int = 0, parts: int = 1) -> Aggregator:
+    """Audit partition ``part`` of ``parts`` of the traces in ``config.paths``: a partial result."""
+    return _audit(_sources(config), config, part, parts)
+
+
+def finish(partials: Sequence[Aggregator]) -> Report:
+    """Merge the partial results of every partition into the report; InputError without events."""
+    agg = Aggregator.merged(partials)
+    names = agg.inputs
+    if agg.events == 0:
+        where = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        n = agg.skipped_count
+        detail = f" ({n} line{'s' if n != 1 else ''} skipped)" if n else ""
+        raise InputError(f"{where}: no usable events{detail}")
+    return agg.report()
+
+
+def _sources(config: ScanConfig) -> list[Source]:
     sources = expand(list(config.paths))
     if not sources:
         raise InputError(f"{', '.join(config.paths)}: no trace files (*.jsonl, *.jsonl.gz) found")
-    agg = Aggregator()
-    collector = Collector(config.idle_events, agg)
+    return sources
+
+
+def _audit(sources: list[Source], config: ScanConfig, part: int, parts: int) -> Aggregator:
+    agg = Aggregator(tuple(s.name for s in sources))
+    collector = Collector(config.idle_lines, agg, part, parts)
     adapter = REGISTRY["native"]  # the only format so far; sniffing by content comes with the others
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
@@ -41,14 +83,11 @@ def run(config: ScanConfig) -> Report:
                     adapter.feed(stream, src.name, collector)
             except (OSError, EOFError, zlib.error) as err:
                 reason = "truncated compressed stream" if isinstance(err, EOFError) else "read error"
-                agg.skip(Skipped(src.name, collector.last_line + 1, f"{reason}; the rest of the file was not read"))
+                collector.skip(
+                    Skipped(src.name, collector.last_line + 1, f"{reason}; the rest of the file was not read")
+                )
         collector.close_all()
     finally:
         if gc_was_enabled:
             gc.enable()
-    if agg.events == 0:
-        where = ", ".join(s.name for s in sources[:3]) + (", ..." if len(sources) > 3 else "")
-        n = agg.skipped_count
-        detail = f" ({n} line{'s' if n != 1 else ''} skipped)" if n else ""
-        raise InputError(f"{where}: no usable events{detail}")
-    return agg.report(tuple(s.name for s in sources))
+    return agg

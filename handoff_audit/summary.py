@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from handoff_audit.classify import TraceResult
@@ -29,7 +30,8 @@ class _Edge:
 class Aggregator:
     """Accumulates TraceResults, skipped lines and event counts into a Report."""
 
-    def __init__(self) -> None:
+    def __init__(self, inputs: tuple[str, ...] = ()) -> None:
+        self.inputs = inputs  # the names of the inputs, in read order
         self.traces = 0
         self.events = 0
         self.retries = 0
@@ -73,7 +75,45 @@ class Aggregator:
         if result.claimed_success and not has_error:
             self.traces_succeeded += 1
 
-    def report(self, inputs: tuple[str, ...]) -> Report:
+    @classmethod
+    def merged(cls, partials: Sequence[Aggregator]) -> Aggregator:
+        """One aggregate of the partial ones of disjoint partitions of the same inputs.
+
+        Every total is a sum and every list is put in a fixed order by ``report``; the listed skipped
+        lines are the first ``MAX_LISTED_SKIPS`` in read order (input, then line), as in one run.
+        """
+        if len(partials) == 1:
+            return partials[0]
+        out = cls(partials[0].inputs)
+        for p in partials:
+            if p.inputs != out.inputs:
+                raise ValueError("partial results of different inputs cannot be merged")
+            out.traces += p.traces
+            out.events += p.events
+            out.retries += p.retries
+            out.traces_succeeded += p.traces_succeeded
+            out.skipped_count += p.skipped_count
+            out.skipped.extend(p.skipped)
+            out.unknown_types.update(p.unknown_types)
+            for agent, (ends, ok) in p.agent_ends.items():
+                counts = out.agent_ends.setdefault(agent, [0, 0])
+                counts[0] += ends
+                counts[1] += ok
+            for key, e in p.edges.items():
+                edge = out.edges.get(key)
+                if edge is None:
+                    edge = out.edges[key] = _Edge()
+                edge.handoffs += e.handoffs
+                edge.failed += e.failed
+                edge.by_class.update(e.by_class)
+                edge.latencies.extend(e.latencies)
+            out.findings.extend(p.findings)
+        order = {name: i for i, name in reversed(list(enumerate(out.inputs)))}
+        out.skipped.sort(key=lambda s: (order.get(s.file, len(order)), s.line))
+        del out.skipped[MAX_LISTED_SKIPS:]
+        return out
+
+    def report(self) -> Report:
         """The finished report: findings in a fixed order, edges and agents sorted by name."""
         findings = sorted(
             self.findings, key=lambda f: (f.trace_id, f.order, f.code, f.path, f.handoff_id or "", f.message)
@@ -99,7 +139,7 @@ class Aggregator:
         )
         agents = tuple(AgentStats(a, c[0], c[1]) for a, c in sorted(self.agent_ends.items()))
         summary = Summary(
-            inputs=inputs,
+            inputs=self.inputs,
             traces=self.traces,
             events=self.events,
             handoffs=sum(e.handoffs for e in self.edges.values()),

@@ -13,7 +13,7 @@ from handoff_audit.summary import Aggregator
 
 
 def _via_add(paths: list[str]) -> str:
-    agg = Aggregator()
+    agg = Aggregator(tuple(paths))
     sink = Collector(200_000, agg)
     for path in paths:
         with open(path, "rb") as fh:
@@ -25,17 +25,17 @@ def _via_add(paths: list[str]) -> str:
                     continue
                 sink.add(make_event(ev, sink.seq + 1, path, lineno))
     sink.close_all()
-    return render("json", agg.report(tuple(paths)))
+    return render("json", agg.report())
 
 
 def _via_feed(paths: list[str]) -> str:
-    agg = Aggregator()
+    agg = Aggregator(tuple(paths))
     sink = Collector(200_000, agg)
     for path in paths:
         with open(path, "rb") as fh:
             NativeAdapter().feed(fh, path, sink)
     sink.close_all()
-    return render("json", agg.report(tuple(paths)))
+    return render("json", agg.report())
 
 
 def test_add_and_the_native_reader_give_the_same_report() -> None:

@@ -121,7 +121,7 @@ def test_version_and_help(runner: CliRunner) -> None:
 
     assert runner.invoke(app, ["--version"]).stdout.strip() == f"handoff-audit {__version__}"
     help_text = runner.invoke(app, ["scan", "--help"]).stdout
-    for flag in ("--format", "--output", "--strict", "--exit-zero", "--debug", "--idle-events", "--quiet"):
+    for flag in ("--format", "--output", "--strict", "--exit-zero", "--debug", "--idle-lines", "--jobs", "--quiet"):
         assert flag in help_text
 
 

@@ -82,7 +82,7 @@ def test_an_idle_trace_is_closed_and_a_late_event_is_skipped_with_a_reason(tmp_p
         filler.outcome("z")
     late = T("early").recv("a", "b", S, hid=early.events[0]["handoff_id"])
     path = write_events(tmp_path / "t.jsonl", early.events + filler.events + late.events)
-    report = run(ScanConfig((str(path),), idle_events=4096))
+    report = run(ScanConfig((str(path),), idle_lines=4096))
     assert "orphaned_handoff" in kinds(report)
     assert report.summary.skipped == 1
-    assert "closed after 4096 idle events" in report.skipped[0].reason
+    assert "closed after 4096 idle lines" in report.skipped[0].reason

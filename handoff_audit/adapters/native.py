@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from zlib import crc32
 
 from handoff_audit.models import KEPT_TYPES, KNOWN_TYPES, Event, Skipped
 
@@ -194,9 +195,14 @@ class NativeAdapter:
         open_get = sink.open.get
         names: dict[str, str] = {}
         agent_ends = sink.agg.agent_ends
-        seq = sink.seq
+        skip = sink.agg.skip
+        idle = sink.idle_lines
+        parts, part = sink.parts, sink.part
+        base = sink.seq  # lines read before this input
+        seq = base
         events = 0
         lineno = 0
+        owner = part
         tid: Any
         typ: Any
         agent: Any
@@ -204,11 +210,17 @@ class NativeAdapter:
         to: Any
         try:
             for lineno, raw in enumerate(lines, 1):
+                if parts > 1:
+                    # A partition reads every line but parses only its own traces' lines; a line
+                    # whose trace id cannot be read off its bytes is parsed by every partition.
+                    owner = line_owner(raw, parts)
+                    if owner >= 0 and owner != part:
+                        continue
                 try:
                     ev: Any = loads(raw)
                 except decode_error as err:
-                    if raw.strip():
-                        sink.skip(Skipped(name, lineno, _parse_failure(err)))
+                    if raw.strip() and (owner != -1 or part == 0):
+                        skip(Skipped(name, lineno, _parse_failure(err)))
                     continue
                 # Fast path for well-formed events; anything else gets its exact reason from check_event.
                 ok = False
@@ -234,8 +246,10 @@ class NativeAdapter:
                             )
                         else:
                             ok = True
+                if owner == -1 and event_owner(ev, parts) != part:
+                    continue
                 if not ok:
-                    sink.skip(Skipped(name, lineno, check_event(ev) or "not a usable event"))
+                    skip(Skipped(name, lineno, check_event(ev) or "not a usable event"))
                     continue
                 kept = typ in kept_types
                 if kept:
@@ -243,21 +257,24 @@ class NativeAdapter:
                     # and depth are read. A line can nest deeper than MAX_DEPTH only if it holds
                     # more brackets than that, so the exact depth is rarely computed.
                     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and depth(ev) > MAX_DEPTH:
-                        sink.skip(Skipped(name, lineno, f"nested deeper than {MAX_DEPTH} levels"))
+                        skip(Skipped(name, lineno, f"nested deeper than {MAX_DEPTH} levels"))
                         continue
                     ts = ev.get("ts")
                     if ts is not None and type(ts) is not float:
                         try:
                             ts = parse_ts(ts)
                         except (ValueError, OverflowError, OSError):
-                            sink.skip(Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds"))
+                            skip(Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds"))
                             continue
-                seq += 1
+                seq = base + lineno
                 entry = open_get(tid)
                 if entry is None:
                     entry = sink.trace_entry(tid, seq, name, lineno)
                     if entry is None:
                         continue
+                elif seq - entry[0] > idle:
+                    sink.close_late(tid, name, lineno)
+                    continue
                 else:
                     entry[0] = seq
                 events += 1
@@ -288,9 +305,54 @@ class NativeAdapter:
                 elif typ not in known_types:
                     sink.unknown(typ)
                 if seq >= sink.next_expiry:
-                    sink.seq = seq
                     sink.expire(seq)
         finally:
-            sink.seq = seq
+            sink.seq = base + lineno
             sink.agg.events += events
             sink.last_line = lineno
+
+
+_TRACE_KEY = b'"trace_id"'
+_BACKSLASH = b"\\"
+
+
+def line_owner(raw: bytes, parts: int) -> int:
+    """The partition of a line's trace, read off its bytes; -1 when only a parse can tell.
+
+    The bytes are trusted only when they cannot mislead: no backslash anywhere (so no escaped key or
+    value), ``"trace_id"`` exactly once, followed by a colon and a string. The partition is the
+    CRC-32 of the trace id's UTF-8 bytes, the same number ``event_owner`` gives the parsed line.
+    """
+    if _BACKSLASH in raw:
+        return -1
+    i = raw.find(_TRACE_KEY)
+    if i < 0 or raw.find(_TRACE_KEY, i + 10) >= 0:
+        return -1
+    j = i + 10
+    if raw[j : j + 2] != b':"':
+        while raw[j : j + 1] in _JSON_SPACE:
+            j += 1
+        if raw[j : j + 1] != b":":
+            return -1
+        j += 1
+        while raw[j : j + 1] in _JSON_SPACE:
+            j += 1
+        if raw[j : j + 1] != b'"':
+            return -1
+    else:
+        j += 1
+    end = raw.find(b'"', j + 1)
+    if end <= j + 1:
+        return -1
+    return crc32(raw[j + 1 : end]) % parts
+
+
+_JSON_SPACE = (b" ", b"\t", b"\r", b"\n")
+
+
+def event_owner(ev: Any, parts: int) -> int:
+    """The partition of a parsed line: by its trace id, or 0 for a line without a usable one."""
+    tid = ev.get("trace_id") if type(ev) is dict else None
+    if type(tid) is not str or not tid:
+        return 0
+    return crc32(tid.encode("utf-8", "surrogatepass")) % parts
