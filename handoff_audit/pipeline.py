@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Sequence
 
 from handoff_audit.adapters import REGISTRY
+from handoff_audit.adapters.native import Misrouted
 from handoff_audit.buffer import Collector
 from handoff_audit.config import ScanConfig
 from handoff_audit.errors import InputError
@@ -25,7 +26,7 @@ from handoff_audit.models import Report, Skipped
 from handoff_audit.sources import Source, expand
 from handoff_audit.summary import Aggregator
 
-__all__ = ["ScanConfig", "audit", "finish", "run"]
+__all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run"]
 
 
 def run(config: ScanConfig) -> Report:
@@ -37,13 +38,22 @@ def run(config: ScanConfig) -> Report:
     if jobs <= 1:
         return finish([_audit(sources, config, 0, 1)])
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ctx.Pool(jobs) as pool:
-        partials = pool.starmap(audit, [(config, part, jobs) for part in range(jobs)])
+    try:
+        with ctx.Pool(jobs) as pool:
+            partials = pool.starmap(audit, [(config, part, jobs) for part in range(jobs)])
+    except Misrouted:
+        # A line repeats its trace_id key: only one process reading every line in order can be sure
+        # to give it to the right trace.
+        return finish([_audit(sources, config, 0, 1)])
     return finish(partials)
 
 
 def audit(config: ScanConfig, part: int = 0, parts: int = 1) -> Aggregator:
-    """Audit partition ``part`` of ``parts`` of the traces in ``config.paths``: a partial result."""
+    """Audit partition ``part`` of ``parts`` of the traces in ``config.paths``: a partial result.
+
+    Raises ``Misrouted`` for an input whose lines cannot be partitioned exactly (a line that repeats
+    its ``trace_id`` key); audit such input in one partition.
+    """
     return _audit(_sources(config), config, part, parts)
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from handoff_audit.adapters.native import event_owner, line_owner
 from handoff_audit.cli import app
 from handoff_audit.formatters import render
-from handoff_audit.pipeline import ScanConfig, audit, finish, run
+from handoff_audit.pipeline import Misrouted, ScanConfig, audit, finish, run
 
 PARTS = st.integers(min_value=2, max_value=7)
 JSONISH = st.recursive(
@@ -66,7 +66,8 @@ def test_a_line_without_a_trace_id_of_its_own_is_skipped_by_exactly_one_partitio
 
 def test_lines_that_could_mislead_a_byte_reading_are_left_to_the_parse() -> None:
     tricky = [
-        b'{"trace_id":"a","trace_id":"b","type":"x"}',  # duplicate key: the parser keeps one of them
+        b'{"state":{"trace_id":"b"},"trace_id":"a","type":"x"}',  # a nested one first
+        b'{"note":"{","trace_id":"a","type":"x"}',  # a bracket in a string before it: not worth telling apart
         b'{"trace\\u005fid":"a","state":{"trace_id":"b"},"type":"x"}',  # escaped key, literal one nested
         b'{"note":"trace_id","type":"x","trace_id":"a"}',  # the name as a value first
         b'{"trace_id":"a\\"b","type":"x"}',  # escaped quote in the id
@@ -76,8 +77,27 @@ def test_lines_that_could_mislead_a_byte_reading_are_left_to_the_parse() -> None
     for raw in tricky:
         assert line_owner(raw, 3) == -1, raw
     assert line_owner(b'{"trace_id" :  "abc","type":"x"}', 3) == event_owner({"trace_id": "abc"}, 3)
-    # Only a nested id: the line is unusable, and the one partition the bytes name records it.
-    assert line_owner(b'{"state":{"trace_id":"b"},"type":"x"}', 3) == event_owner({"trace_id": "b"}, 3)
+    assert line_owner(b'{"ts":1,"trace_id":"abc","state":{"trace_id":"x"}}', 3) == event_owner({"trace_id": "abc"}, 3)
+
+
+def test_a_repeated_trace_id_key_falls_back_to_one_process(tmp_path: Path) -> None:
+    first = "a"
+    last = next(t for t in "bcdefgh" if event_owner({"trace_id": t}, 2) != event_owner({"trace_id": first}, 2))
+    events = T(first).hop("x", "y", {"k": 1}).outcome("y").events + T(last).hop("x", "y", {"k": 2}).outcome("y").events
+    lines = [orjson.dumps(e) for e in events]
+    # The parse keeps the last of repeated keys: this line belongs to the second trace, though its
+    # first key names the first.
+    lines.insert(3, orjson.dumps({"trace_id": first})[:-1] + b',"trace_id":"' + last.encode() + b'","type":"agent.end","agent":"y","status":"ok"}')
+    path = tmp_path / "dup.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    config = ScanConfig((str(path),))
+    with pytest.raises(Misrouted):
+        [audit(config, part, 2) for part in range(2)]
+    one = run(config)
+    assert one.summary.agent_ends == 1
+    assert render("json", run(ScanConfig((str(path),), jobs=2)), width=80, color=False) == render(
+        "json", one, width=80, color=False
+    )
 
 
 def _mixed_corpus(path: Path) -> Path:

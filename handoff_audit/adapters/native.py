@@ -189,28 +189,29 @@ class NativeAdapter:
         small object of its line in memory.
         """
         loads, dumps = orjson.loads, orjson.dumps
-        new_event, event_cls, sent_type, received_type = _new_event, Event, "handoff.sent", "handoff.received"
+        new_event, event_cls = _new_event, Event
         decode_error = orjson.JSONDecodeError
-        handoff_types, agent_types, kept_types, known_types = HANDOFF_TYPES, AGENT_TYPES, KEPT_TYPES, KNOWN_TYPES
+        type_code = _TYPE_CODE.get
         open_get = sink.open.get
-        names: dict[str, str] = {}
+        names: dict[Any, Any] = {}
         agent_ends = sink.agg.agent_ends
         skip = sink.agg.skip
         idle = sink.idle_lines
+        next_expiry = sink.next_expiry
         parts, part = sink.parts, sink.part
+        partitioned = parts > 1
         base = sink.seq  # lines read before this input
         seq = base
         events = 0
         lineno = 0
         owner = part
         tid: Any
-        typ: Any
         agent: Any
         frm: Any
         to: Any
         try:
             for lineno, raw in enumerate(lines, 1):
-                if parts > 1:
+                if partitioned:
                     # A partition reads every line but parses only its own traces' lines; a line
                     # whose trace id cannot be read off its bytes is parsed by every partition.
                     owner = line_owner(raw, parts)
@@ -223,36 +224,42 @@ class NativeAdapter:
                         skip(Skipped(name, lineno, _parse_failure(err)))
                     continue
                 # Fast path for well-formed events; anything else gets its exact reason from check_event.
-                ok = False
+                code = _BAD
                 if type(ev) is dict:
                     tid, typ = ev.get("trace_id"), ev.get("type")
                     if type(tid) is str and tid and type(typ) is str:
-                        if typ in handoff_types:
+                        code = type_code(typ, _UNKNOWN)
+                        if code <= _RECEIVED:
                             frm, to, hid = ev.get("from"), ev.get("to"), ev.get("handoff_id")
-                            ok = (
+                            if not (
                                 type(ev.get("state")) is dict
                                 and type(frm) is str
                                 and type(to) is str
-                                and bool(frm)
-                                and bool(to)
+                                and frm
+                                and to
                                 and (hid is None or type(hid) is str)
-                            )
-                        elif typ in agent_types:
+                            ):
+                                code = _BAD
+                        elif code < _UNKNOWN:
                             agent = ev.get("agent")
-                            ok = (
+                            if not (
                                 type(agent) is str
-                                and bool(agent)
-                                and (typ != "tool.call" or type(ev.get("args", {})) is dict)
-                            )
-                        else:
-                            ok = True
-                if owner == -1 and event_owner(ev, parts) != part:
+                                and agent
+                                and (code != _TOOL or type(ev.get("args", {})) is dict)
+                            ):
+                                code = _BAD
+                if partitioned and code != _BAD:
+                    if owner == -1:
+                        if event_owner(ev, parts) != part:
+                            continue
+                    elif event_owner(ev, parts) != owner:
+                        raise Misrouted(f"{name}:{lineno}")
+                elif owner == -1 and event_owner(ev, parts) != part:
                     continue
-                if not ok:
+                if code == _BAD:
                     skip(Skipped(name, lineno, check_event(ev) or "not a usable event"))
                     continue
-                kept = typ in kept_types
-                if kept:
+                if code <= _TOOL:
                     # Only kept events are ordered, encoded and walked later, so only their time
                     # and depth are read. A line can nest deeper than MAX_DEPTH only if it holds
                     # more brackets than that, so the exact depth is rarely computed.
@@ -278,55 +285,97 @@ class NativeAdapter:
                 else:
                     entry[0] = seq
                 events += 1
-                if kept:
-                    if typ in handoff_types:
-                        # A handoff keeps its state as compact JSON and shares its agents' names
-                        # with earlier lines, so the rest of the parsed line can be freed at once.
-                        a = names.get(frm)
-                        if a is None:
-                            a = names[frm] = frm
-                        b = names.get(to)
-                        if b is None:
-                            b = names[to] = to
-                        entry[1].append(new_event(event_cls, (
-                            ts, seq, sent_type if typ == sent_type else received_type, entry[2], None,
-                            a, b, hid, None, None, None, dumps(ev["state"]), name, lineno,
-                        )))
-                    else:
-                        # An outcome or tool call keeps its line, parsed again when the trace closes.
-                        entry[1].append((seq, ts, raw, name, lineno))
-                elif typ == "agent.end":
+                if code <= _RECEIVED:
+                    # A handoff keeps its state as compact JSON and shares its agents' names
+                    # with earlier lines, so the rest of the parsed line can be freed at once.
+                    a = names.get(frm)
+                    if a is None:
+                        a = names[frm] = frm
+                    b = names.get(to)
+                    if b is None:
+                        b = names[to] = to
+                    entry[1].append(new_event(event_cls, (
+                        ts, seq, _SENT_TYPE if code == _SENT else _RECEIVED_TYPE, entry[2], None,
+                        a, b, hid, None, None, None, dumps(ev["state"]), name, lineno,
+                    )))
+                elif code == _OUTCOME:
+                    # An outcome keeps its agent and status, shared with earlier lines.
+                    a = names.get(agent)
+                    if a is None:
+                        a = names[agent] = agent
+                    status = ev.get("status")
+                    if type(status) is str:
+                        st = names.get(status)
+                        if st is None:
+                            st = names[status] = status
+                        status = st
+                    entry[1].append(new_event(event_cls, (
+                        ts, seq, _OUTCOME_TYPE, entry[2], a, None, None, None, status, None, None, None,
+                        name, lineno,
+                    )))
+                elif code == _TOOL:
+                    # A tool call keeps its line, parsed again when the trace closes.
+                    entry[1].append((seq, ts, raw, name, lineno))
+                elif code == _END:
                     counts = agent_ends.get(agent)
                     if counts is None:
                         counts = agent_ends[agent] = [0, 0]
                     counts[0] += 1
                     if ev.get("status") == "ok":
                         counts[1] += 1
-                elif typ not in known_types:
+                elif code == _UNKNOWN:
                     sink.unknown(typ)
-                if seq >= sink.next_expiry:
+                if seq >= next_expiry:
                     sink.expire(seq)
+                    next_expiry = sink.next_expiry
         finally:
             sink.seq = base + lineno
             sink.agg.events += events
             sink.last_line = lineno
 
 
+# What the reader does with each type, in the order its tests rely on: handoffs, then kept agent
+# events, then counted ones, then types it does not know.
+_SENT, _RECEIVED, _OUTCOME, _TOOL, _END, _COUNTED, _UNKNOWN, _BAD = range(8)
+_SENT_TYPE, _RECEIVED_TYPE, _OUTCOME_TYPE = "handoff.sent", "handoff.received", "outcome"
+_TYPE_CODE = {
+    _SENT_TYPE: _SENT,
+    _RECEIVED_TYPE: _RECEIVED,
+    _OUTCOME_TYPE: _OUTCOME,
+    "tool.call": _TOOL,
+    "agent.end": _END,
+    "agent.start": _COUNTED,
+    "llm.call": _COUNTED,
+}
+assert set(_TYPE_CODE) == KNOWN_TYPES and {t for t, c in _TYPE_CODE.items() if c <= _TOOL} == KEPT_TYPES
+
+
 _TRACE_KEY = b'"trace_id"'
-_BACKSLASH = b"\\"
+
+
+class Misrouted(Exception):
+    """A line's bytes named another trace than its parse (a repeated ``trace_id`` key): the line
+    went to the wrong partition, so this partitioning cannot give the report of one run."""
 
 
 def line_owner(raw: bytes, parts: int) -> int:
     """The partition of a line's trace, read off its bytes; -1 when only a parse can tell.
 
-    The bytes are trusted only when they cannot mislead: no backslash anywhere (so no escaped key or
-    value), ``"trace_id"`` exactly once, followed by a colon and a string. The partition is the
-    CRC-32 of the trace id's UTF-8 bytes, the same number ``event_owner`` gives the parsed line.
+    The partition is the CRC-32 of the trace id's UTF-8 bytes modulo ``parts``, the number
+    ``event_owner`` gives the parsed line. The bytes are read only where they cannot mislead: the
+    first ``"trace_id"`` must be a key of the line's own object (nothing before it opens an object or
+    array, escapes anything, or leaves a string open), followed by a colon and a string without
+    escapes. Only the few bytes up to the id are looked at. A later repeat of the key, which the
+    parse would take instead, is caught by the partition that parses the line (``Misrouted``).
     """
-    if _BACKSLASH in raw:
-        return -1
     i = raw.find(_TRACE_KEY)
-    if i < 0 or raw.find(_TRACE_KEY, i + 10) >= 0:
+    if (
+        i < 0
+        or raw.find(b"{", 1, i) >= 0
+        or raw.find(b"[", 0, i) >= 0
+        or raw.find(b"\\", 0, i) >= 0
+        or raw.count(b'"', 0, i) & 1
+    ):
         return -1
     j = i + 10
     if raw[j : j + 2] != b':"':
@@ -342,7 +391,7 @@ def line_owner(raw: bytes, parts: int) -> int:
     else:
         j += 1
     end = raw.find(b'"', j + 1)
-    if end <= j + 1:
+    if end <= j + 1 or raw.find(b"\\", j + 1, end) >= 0:
         return -1
     return crc32(raw[j + 1 : end]) % parts
 
