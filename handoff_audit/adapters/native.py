@@ -206,6 +206,7 @@ class NativeAdapter:
         lineno = 0
         owner = part
         tid: Any
+        typ: Any
         agent: Any
         frm: Any
         to: Any
