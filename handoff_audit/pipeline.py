@@ -72,7 +72,7 @@ def finish(partials: Sequence[Aggregator]) -> Report:
 def _sources(config: ScanConfig) -> list[Source]:
     sources = expand(list(config.paths))
     if not sources:
-        raise InputError(f"{', '.join(config.paths)}: no trace files (*.jsonl, *.jsonl.gz) found")
+        raise InputError(f"{', '.join(config.paths)}: no trace files (*.jsonl, *.jsonl.gz, *.jsonl.zst) found")
     return sources
 
 
@@ -84,20 +84,26 @@ def _audit(sources: list[Source], config: ScanConfig, part: int, parts: int) -> 
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     try:
         for src in sources:
+            collector.last_line = 0
             try:
-                stream = src.open()
+                stream = src.open()  # reads the first block, to recognise compression
+            except (EOFError, zlib.error) as err:
+                _unreadable_rest(collector, src, err)
+                continue
             except OSError as err:
                 raise InputError(f"{src.name}: cannot open ({err.strerror or err})") from None
             try:
                 with stream:
                     adapter.feed(stream, src.name, collector)
             except (OSError, EOFError, zlib.error) as err:
-                reason = "truncated compressed stream" if isinstance(err, EOFError) else "read error"
-                collector.skip(
-                    Skipped(src.name, collector.last_line + 1, f"{reason}; the rest of the file was not read")
-                )
+                _unreadable_rest(collector, src, err)
         collector.close_all()
     finally:
         if gc_was_enabled:
             gc.enable()
     return agg
+
+
+def _unreadable_rest(collector: Collector, src: Source, err: BaseException) -> None:
+    reason = "truncated compressed stream" if isinstance(err, EOFError) else "read error"
+    collector.skip(Skipped(src.name, collector.last_line + 1, f"{reason}; the rest of the file was not read"))

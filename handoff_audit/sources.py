@@ -12,8 +12,9 @@ from typing import Any, BinaryIO
 
 from handoff_audit.errors import InputError
 
-TRACE_SUFFIXES = (".jsonl", ".jsonl.gz")
+TRACE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -27,13 +28,16 @@ class Source:
     def open(self) -> BinaryIO:
         """Open the input for binary reading.
 
-        Gzip (found by its magic bytes) is decompressed as it streams; a UTF-8 byte-order mark at the
-        start is passed over.
+        Gzip and Zstandard (found by their magic bytes) are decompressed as they stream; a UTF-8
+        byte-order mark at the start is passed over.
         """
         raw: Any = sys.stdin.buffer if self.path is None else open(self.path, "rb")
         stream: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
-        if stream.peek(2)[:2] == GZIP_MAGIC:
+        head = stream.peek(4)[:4]
+        if head[:2] == GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")
+        elif head == ZSTD_MAGIC:
+            stream = io.BufferedReader(ZstdReader(stream), 1 << 20)
         if stream.peek(3)[:3] == UTF8_BOM:
             stream.read(3)  # a byte-order mark is not part of the first line
         return stream
@@ -66,3 +70,59 @@ def _walk(top: str) -> Iterator[str]:
         dirs.sort()
         found.extend(os.path.join(root, f) for f in files if f.endswith(TRACE_SUFFIXES))
     yield from sorted(found)
+
+
+class ZstdReader(io.RawIOBase):
+    """Zstandard frames decompressed as they are read; EOFError if the input ends inside a frame.
+
+    (The zstandard package's own stream reader ends quietly at a truncated frame, which would drop the
+    rest of the file without a word.)
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, source: Any) -> None:
+        import zstandard  # only when a Zstandard input is read
+
+        self._source = source
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._error = zstandard.ZstdError
+        self._dobj = self._new()
+        self._pending = b""
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return int(self._source.fileno())
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            data = self._source.read(self.CHUNK)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("compressed stream ended before the end of its frame")
+                return 0
+            self._pending = self._decompress(data)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            try:
+                out.append(self._dobj.decompress(data))
+            except self._error as err:
+                raise OSError(f"corrupt Zstandard data ({err})") from None
+            self._in_frame = not self._dobj.eof
+            data = self._dobj.unused_data if self._dobj.eof else b""
+            if self._dobj.eof:
+                self._dobj = self._new()
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,34 @@ def test_a_truncated_gzip_keeps_what_was_read_and_says_so(tmp_path: Path) -> Non
     path.write_bytes(data[: len(data) // 2])
     report = run(ScanConfig((str(path),)))
     assert report.summary.events > 0
+    assert report.skipped[-1].reason.startswith("truncated compressed stream")
+
+
+def test_zstandard_streams_of_several_frames_are_read_like_plain_files(tmp_path: Path) -> None:
+    import zstandard
+
+    lines = [GOOD.replace(b'"t"', f'"t{i}"'.encode()) + b"\n" for i in range(3000)]
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(b"".join(lines))
+    packed = tmp_path / "sub" / "a.jsonl.zst"
+    packed.parent.mkdir()
+    compress = zstandard.ZstdCompressor().compress
+    packed.write_bytes(compress(b"".join(lines[:1000])) + compress(b"".join(lines[1000:])))
+    assert run(ScanConfig((str(packed),))).summary == replace(
+        run(ScanConfig((str(plain),))).summary, inputs=(str(packed),)
+    )
+    assert run(ScanConfig((str(tmp_path / "sub"),))).summary.traces == 3000  # found in a directory
+
+
+def test_a_truncated_zstandard_stream_keeps_what_was_read_and_says_so(tmp_path: Path) -> None:
+    import zstandard
+
+    # Blocks are decompressed whole: enough lines for several blocks, cut in the middle of one.
+    data = zstandard.ZstdCompressor().compress(b"".join(GOOD.replace(b'"t"', f'"t{i}"'.encode()) + b"\n" for i in range(20000)))
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(data[: len(data) // 2])
+    report = run(ScanConfig((str(path),)))
+    assert 0 < report.summary.events < 20000
     assert report.skipped[-1].reason.startswith("truncated compressed stream")
 
 
