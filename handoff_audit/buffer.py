@@ -18,6 +18,7 @@ A buffer can audit one partition of the traces (``part`` of ``parts``, by a hash
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from handoff_audit.adapters.native import event_owner, load_kept
@@ -45,6 +46,7 @@ class Collector:
         # Free idle traces a few times per window.
         self.expire_every = max(1, min(_EXPIRE_EVERY, idle_lines // 4))
         self.next_expiry = self.expire_every
+        self.tick: Callable[[int], None] | None = None  # told the lines read, at every idle check
 
     def add(self, ev: Event) -> None:
         """Take one event; its ``seq`` counts input lines and must not go back."""
@@ -110,6 +112,8 @@ class Collector:
     def expire(self, seq: int) -> None:
         """Close the traces idle for more than the window; call when ``seq`` reaches ``next_expiry``."""
         self.next_expiry = seq + self.expire_every
+        if self.tick is not None:
+            self.tick(seq)
         before = seq - self.idle_lines
         idle = [tid for tid, entry in self.open.items() if entry[0] < before]
         for tid in idle:

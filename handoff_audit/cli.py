@@ -71,6 +71,14 @@ IdleOpt = Annotated[
         help="Close a trace once this many input lines have been read without an event of its own.",
     ),
 ]
+ProgressOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--progress/--no-progress",
+        help="Show a progress bar on stderr (default: when stderr is a terminal, the input is 64 MiB or more, and not --quiet).",
+        show_default=False,
+    ),
+]
 JobsOpt = Annotated[
     int,
     typer.Option(
@@ -106,6 +114,7 @@ def scan(
     exit_zero: ExitZeroOpt = False,
     idle_lines: IdleOpt = DEFAULT_IDLE_LINES,
     jobs: JobsOpt = 1,
+    show_progress: ProgressOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -118,7 +127,9 @@ def scan(
     from handoff_audit.policy import verdict
 
     def work() -> int:
-        report = pipeline.run(ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs or _cpus()))
+        bar = False if show_progress is None and quiet else show_progress
+        config = ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs or _cpus(), progress=bar)
+        report = pipeline.run(config)
         if strict and report.summary.skipped:
             first = report.skipped[0]
             more = report.summary.skipped - 1

@@ -18,3 +18,4 @@ class ScanConfig:
     paths: tuple[str, ...]
     idle_lines: int = DEFAULT_IDLE_LINES
     jobs: int = 1
+    progress: bool | None = None  # a progress bar on stderr: None means on a terminal, for large inputs

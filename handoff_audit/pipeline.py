@@ -16,7 +16,9 @@ import gc
 import multiprocessing
 import zlib
 from collections.abc import Sequence
+from contextlib import ExitStack
 
+from handoff_audit import progress
 from handoff_audit.adapters import REGISTRY
 from handoff_audit.adapters.native import Misrouted
 from handoff_audit.buffer import Collector
@@ -82,25 +84,35 @@ def _audit(sources: list[Source], config: ScanConfig, part: int, parts: int) -> 
     adapter = REGISTRY["native"]  # the only format so far; sniffing by content comes with the others
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
-    try:
-        for src in sources:
-            collector.last_line = 0
-            try:
-                stream = src.open()  # reads the first block, to recognise compression
-            except (EOFError, zlib.error) as err:
-                _unreadable_rest(collector, src, err)
-                continue
-            except OSError as err:
-                raise InputError(f"{src.name}: cannot open ({err.strerror or err})") from None
-            try:
-                with stream:
-                    adapter.feed(stream, src.name, collector)
-            except (OSError, EOFError, zlib.error) as err:
-                _unreadable_rest(collector, src, err)
-        collector.close_all()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    # The first partition reads every line of every input, so its position is the run's.
+    with ExitStack() as stack:
+        bar = None
+        if part == 0 and progress.wanted(sources, config.progress):
+            bar = stack.enter_context(progress.Bar(sources))
+            collector.tick = bar.tick
+        try:
+            for src in sources:
+                collector.last_line = 0
+                try:
+                    stream = src.open()  # reads the first block, to recognise compression
+                except (EOFError, zlib.error) as err:
+                    _unreadable_rest(collector, src, err)
+                    continue
+                except OSError as err:
+                    raise InputError(f"{src.name}: cannot open ({err.strerror or err})") from None
+                if bar is not None:
+                    bar.begin(stream)
+                try:
+                    with stream:
+                        adapter.feed(stream, src.name, collector)
+                except (OSError, EOFError, zlib.error) as err:
+                    _unreadable_rest(collector, src, err)
+                if bar is not None:
+                    bar.end(src)
+            collector.close_all()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
     return agg
 
 

@@ -159,3 +159,29 @@ def test_output_file_gets_ordinary_permissions(runner: CliRunner, tmp_path: Path
     out.chmod(0o640)
     runner.invoke(app, ["scan", CLEAN, "-f", "json", "-o", str(out)])
     assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_progress_bar_goes_to_stderr_only_and_leaves_the_report_alone(tmp_path: Path) -> None:
+    # Through a real process: the bar is drawn by a thread on the real stderr.
+    args = [sys.executable, "-m", "handoff_audit", "scan", str(SAMPLES), "-f", "json", "--exit-zero"]
+    plain = subprocess.run([*args, "--no-progress"], capture_output=True, check=True)
+    shown = subprocess.run([*args, "--progress", "--jobs", "2"], capture_output=True, check=True)
+    assert shown.stdout == plain.stdout
+    assert shown.stderr.strip().splitlines()[-1] == plain.stderr.strip().splitlines()[-1]
+
+
+def test_the_bar_is_drawn_by_default_only_on_a_terminal_for_large_inputs(monkeypatch, tmp_path: Path) -> None:
+    from handoff_audit import progress
+    from handoff_audit.sources import Source
+
+    big = tmp_path / "big.jsonl"
+    with open(big, "wb") as fh:
+        fh.truncate(progress.MIN_BYTES)
+    small = Source(str(SAMPLES / "clean_ecommerce_run.jsonl"), str(SAMPLES / "clean_ecommerce_run.jsonl"))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert progress.wanted([Source(str(big), str(big))], None)
+    assert not progress.wanted([small], None)
+    assert not progress.wanted([Source(str(big), str(big)), Source("<stdin>", None)], None)  # no total to show
+    assert progress.wanted([small], True) and not progress.wanted([Source(str(big), str(big))], False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert not progress.wanted([Source(str(big), str(big))], None)
