@@ -80,12 +80,14 @@ ProgressOpt = Annotated[
     ),
 ]
 JobsOpt = Annotated[
-    int,
+    Optional[int],
     typer.Option(
         "--jobs",
         "-j",
         min=0,
-        help="Worker processes, each auditing a share of the traces (0: one per CPU). The report is the same.",
+        help="Worker processes, each auditing a share of the traces; 0: one per CPU. Default: one per CPU "
+        "for inputs of 64 MiB or more, else 1. The report is the same whatever the number.",
+        show_default=False,
     ),
 ]
 
@@ -113,7 +115,7 @@ def scan(
     strict: StrictOpt = False,
     exit_zero: ExitZeroOpt = False,
     idle_lines: IdleOpt = DEFAULT_IDLE_LINES,
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = None,
     show_progress: ProgressOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -128,7 +130,7 @@ def scan(
 
     def work() -> int:
         bar = False if show_progress is None and quiet else show_progress
-        config = ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs or _cpus(), progress=bar)
+        config = ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar)
         report = pipeline.run(config)
         if strict and report.summary.skipped:
             first = report.skipped[0]
@@ -145,13 +147,6 @@ def scan(
         return verdict(report, exit_zero=exit_zero)
 
     raise typer.Exit(_guard(work, debug))
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return os.cpu_count() or 1
 
 
 def _guard(work, debug: bool) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_IDLE_LINES = 200_000  # input lines read without an event of a trace before it is closed
+AUTO_JOBS_BYTES = 64 * 2**20  # inputs this large are worth starting worker processes for
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,9 +14,10 @@ class ScanConfig:
 
     ``jobs`` is the number of worker processes: each audits one partition of the traces (by a hash
     of the trace id) and the partial results are merged into the report one process would make.
+    0 means one per CPU; None means one per CPU for inputs of ``AUTO_JOBS_BYTES`` or more, else 1.
     """
 
     paths: tuple[str, ...]
     idle_lines: int = DEFAULT_IDLE_LINES
-    jobs: int = 1
+    jobs: int | None = 1
     progress: bool | None = None  # a progress bar on stderr: None means on a terminal, for large inputs

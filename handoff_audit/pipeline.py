@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import zlib
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -22,7 +23,7 @@ from handoff_audit import progress
 from handoff_audit.adapters import REGISTRY
 from handoff_audit.adapters.native import Misrouted
 from handoff_audit.buffer import Collector
-from handoff_audit.config import ScanConfig
+from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
 from handoff_audit.errors import InputError
 from handoff_audit.models import Report, Skipped
 from handoff_audit.sources import Source, expand
@@ -34,9 +35,7 @@ __all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run"]
 def run(config: ScanConfig) -> Report:
     """Audit every input named in ``config``; raises InputError when nothing can be audited."""
     sources = _sources(config)
-    jobs = config.jobs
-    if jobs > 1 and any(s.path is None for s in sources):
-        jobs = 1  # standard input can be read only once
+    jobs = _jobs(config.jobs, sources)
     if jobs <= 1:
         return finish([_audit(sources, config, 0, 1)])
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
@@ -69,6 +68,19 @@ def finish(partials: Sequence[Aggregator]) -> Report:
         detail = f" ({n} line{'s' if n != 1 else ''} skipped)" if n else ""
         raise InputError(f"{where}: no usable events{detail}")
     return agg.report()
+
+
+def _jobs(asked: int | None, sources: list[Source]) -> int:
+    if any(s.path is None for s in sources):
+        return 1  # standard input can be read only once
+    if asked is None:
+        asked = 0 if progress.total_bytes(sources) >= AUTO_JOBS_BYTES else 1
+    if asked == 0:
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on every platform
+            return os.cpu_count() or 1
+    return asked
 
 
 def _sources(config: ScanConfig) -> list[Source]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +159,15 @@ def test_standard_input_is_read_once_whatever_the_jobs(tmp_path: Path) -> None:
     assert one.exit_code == two.exit_code == 1
     assert one.stdout == two.stdout
     assert json.loads(one.stdout)["summary"]["handoffs"] > 0
+
+
+def test_the_dask_example_gives_the_report_of_one_run(tmp_path: Path) -> None:
+    pytest.importorskip("dask")
+    corpus = _mixed_corpus(tmp_path / "mixed.jsonl")
+    example = Path(__file__).resolve().parent.parent / "examples" / "dask_scan.py"
+    via_dask = subprocess.run(
+        [sys.executable, str(example), str(corpus), "--partitions", "3", "--scheduler", "processes"],
+        capture_output=True, check=True,
+    ).stdout
+    direct = CliRunner().invoke(app, ["scan", str(corpus), "-f", "json", "-q"]).stdout
+    assert via_dask.decode() == direct
