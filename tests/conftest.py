@@ -7,6 +7,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check what is generated, not how fast: a busy machine must not fail them.
+settings.register_profile("handoff-audit", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("handoff-audit")
 
 from handoff_audit.models import Report
 from handoff_audit.pipeline import ScanConfig, run
