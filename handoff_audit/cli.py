@@ -63,6 +63,28 @@ DebugOpt = Annotated[
     bool, typer.Option("--debug", help="Show a traceback on an internal error.", envvar="HANDOFF_AUDIT_DEBUG")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary line on stderr.")]
+class InputFormat(str, enum.Enum):
+    """Input formats for --input-format: auto tells each file's format by its first lines."""
+
+    auto = "auto"
+    native = "native"
+    otlp_json = "otlp-json"
+    agents_sdk = "agents-sdk"
+    otel_console = "otel-console"
+
+    def adapter(self) -> str | None:
+        return None if self is InputFormat.auto else self.value
+
+
+InputFormatOpt = Annotated[
+    InputFormat,
+    typer.Option(
+        "--input-format",
+        "-i",
+        help="Read every input as this format instead of telling each file's format by its first lines.",
+        envvar="HANDOFF_AUDIT_INPUT_FORMAT",
+    ),
+]
 IdleOpt = Annotated[
     int,
     typer.Option(
@@ -117,6 +139,7 @@ def scan(
     idle_lines: IdleOpt = DEFAULT_IDLE_LINES,
     jobs: JobsOpt = None,
     show_progress: ProgressOpt = None,
+    input_format: InputFormatOpt = InputFormat.auto,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -130,7 +153,8 @@ def scan(
 
     def work() -> int:
         bar = False if show_progress is None and quiet else show_progress
-        config = ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar)
+        config = ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar,
+                            input_format=input_format.adapter())
         report = pipeline.run(config)
         if strict and report.summary.skipped:
             first = report.skipped[0]
@@ -229,3 +253,6 @@ def _summary_line(report: Report) -> str:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+from handoff_audit import cli_convert  # noqa: E402,F401  (registers the convert command)

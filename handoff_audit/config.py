@@ -21,3 +21,4 @@ class ScanConfig:
     idle_lines: int = DEFAULT_IDLE_LINES
     jobs: int | None = 1
     progress: bool | None = None  # a progress bar on stderr: None means on a terminal, for large inputs
+    input_format: str | None = None  # an adapter name; None tells each file's format by its content

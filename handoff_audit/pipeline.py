@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 
 from handoff_audit import progress
-from handoff_audit.adapters import REGISTRY
+from handoff_audit.adapters import FORMATS, REGISTRY, detect
+from handoff_audit.adapters import finish as finish_spans
 from handoff_audit.adapters.native import Misrouted
 from handoff_audit.buffer import Collector
 from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
@@ -86,14 +87,13 @@ def _jobs(asked: int | None, sources: list[Source]) -> int:
 def _sources(config: ScanConfig) -> list[Source]:
     sources = expand(list(config.paths))
     if not sources:
-        raise InputError(f"{', '.join(config.paths)}: no trace files (*.jsonl, *.jsonl.gz, *.jsonl.zst) found")
+        raise InputError(f"{', '.join(config.paths)}: no trace files (*.jsonl, *.json and their .gz or .zst forms) found")
     return sources
 
 
 def _audit(sources: list[Source], config: ScanConfig, part: int, parts: int) -> Aggregator:
     agg = Aggregator(tuple(s.name for s in sources))
     collector = Collector(config.idle_lines, agg, part, parts)
-    adapter = REGISTRY["native"]  # the only format so far; sniffing by content comes with the others
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     # The first partition reads every line of every input, so its position is the run's.
@@ -116,11 +116,17 @@ def _audit(sources: list[Source], config: ScanConfig, part: int, parts: int) -> 
                     bar.begin(stream)
                 try:
                     with stream:
-                        adapter.feed(stream, src.name, collector)
+                        fmt, lines = detect(stream, config.input_format)
+                        if fmt is None:
+                            reason = f"not a known trace format (tried {', '.join(FORMATS)})"
+                            collector.skip(Skipped(src.name, 1, reason))
+                        else:
+                            REGISTRY[fmt].feed(lines, src.name, collector)
                 except (OSError, EOFError, zlib.error) as err:
                     _unreadable_rest(collector, src, err)
                 if bar is not None:
                     bar.end(src)
+            finish_spans(collector)
             collector.close_all()
         finally:
             if gc_was_enabled:

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from handoff_audit.errors import InputError
 
-TRACE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+TRACE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst")
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 UTF8_BOM = b"\xef\xbb\xbf"

@@ -1,0 +1,226 @@
+"""OTLP JSON: what the OpenTelemetry Collector's file exporter writes, and OTLP/HTTP JSON bodies.
+
+One ``{"resourceSpans": [...]}`` request per line is read line by line; a file holding one
+request spread over many lines is read whole. Spans are read by their OpenInference and OpenTelemetry
+GenAI attributes (see ``span_from_attributes`` and docs/input-formats.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from handoff_audit.adapters.spans import Span, buffer_for, loads_maybe
+from handoff_audit.models import Skipped
+
+if TYPE_CHECKING:
+    from handoff_audit.buffer import Collector
+
+STATUS_ERROR = 2
+LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "responses", "response"})
+
+
+class BadSpan(ValueError):
+    """A span that cannot be used; the message is the reason."""
+
+
+def attribute_value(value: Any) -> Any:
+    """A typed OTLP ``AnyValue`` as a plain value; BadSpan when it is not one."""
+    if type(value) is not dict or len(value) > 1:
+        raise BadSpan("not a typed value")
+    if not value:
+        return None
+    ((kind, v),) = value.items()
+    if kind == "stringValue" and type(v) is str:
+        return v
+    if kind == "boolValue" and type(v) is bool:
+        return v
+    if kind == "intValue" and (type(v) is int or (type(v) is str and v.lstrip("-").isdigit())):
+        return int(v)
+    if kind == "doubleValue" and type(v) in (int, float):
+        return float(v)
+    if kind == "doubleValue" and v in ("NaN", "Infinity", "-Infinity"):
+        return None
+    if kind == "arrayValue" and type(v) is dict:
+        return [attribute_value(x) for x in v.get("values") or ()]
+    if kind == "kvlistValue" and type(v) is dict:
+        return attributes(v.get("values") or ())
+    if kind == "bytesValue" and type(v) is str:
+        return v
+    raise BadSpan(f"'{kind}' is not a readable value")
+
+
+def attributes(items: Any) -> dict[str, Any]:
+    """OTLP ``KeyValue`` list as a dict."""
+    if type(items) is not list:
+        raise BadSpan("'attributes' is not a list")
+    out: dict[str, Any] = {}
+    for kv in items:
+        if type(kv) is not dict or type(kv.get("key")) is not str:
+            raise BadSpan("an attribute without a key")
+        try:
+            out[kv["key"]] = attribute_value(kv.get("value", {}))
+        except BadSpan as err:
+            raise BadSpan(f"attribute '{kv['key']}': {err}") from None
+    return out
+
+
+def hex_id(value: Any, size: int, what: str) -> str:
+    """A trace or span id as lower-case hex (OTLP JSON writes hex; base64 is read too)."""
+    if type(value) is not str or not value:
+        raise BadSpan(f"missing '{what}'")
+    if len(value) == 2 * size:
+        try:
+            bytes.fromhex(value)
+            return value.lower()
+        except ValueError:
+            pass
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == size:
+        return raw.hex()
+    raise BadSpan(f"'{what}' is not a {size}-byte id")
+
+
+def _nanos(value: Any) -> float | None:
+    if value in (None, "", "0", 0):
+        return None
+    if type(value) is str and value.isdigit():
+        return int(value) / 1e9
+    if type(value) is int:
+        return value / 1e9
+    raise BadSpan("'startTimeUnixNano' or 'endTimeUnixNano' is not a number of nanoseconds")
+
+
+def span_from_attributes(
+    trace_id: str, span_id: str, parent_id: str | None, name: str, start: float | None, end: float | None,
+    error: str | None, attrs: dict[str, Any], source: str, line: int,
+) -> Span:
+    """Classify a span by its OpenInference or GenAI attributes and keep what the audit reads."""
+    kind = attrs.get("openinference.span.kind")
+    op = attrs.get("gen_ai.operation.name")
+    span = Span(trace_id, span_id, parent_id, "other", name, start, end, source, line, error)
+    if op == "handoff" or (kind == "TOOL" and name.startswith("handoff to ")):
+        span.role = "handoff"
+        span.name = str(attrs.get("gen_ai.handoff.from_agent") or attrs.get("input.value") or "")
+        to = attrs.get("gen_ai.handoff.to_agent") or attrs.get("output.value")
+        span.to_agent = to if isinstance(to, str) and to else None
+    elif kind == "AGENT" or op in ("invoke_agent", "create_agent"):
+        span.role = "agent"
+        span.name = str(attrs.get("agent.name") or attrs.get("gen_ai.agent.name") or attrs.get("graph.node.id") or name)
+    elif kind == "LLM" or op in LLM_OPERATIONS:
+        span.role = "llm"
+        span.input = loads_maybe(attrs.get("gen_ai.input.messages", attrs.get("input.value")))
+        span.output = loads_maybe(attrs.get("gen_ai.output.messages", attrs.get("output.value")))
+        span.model = attrs.get("llm.model_name") or attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
+        span.tokens = (
+            attrs.get("llm.token_count.prompt", attrs.get("gen_ai.usage.input_tokens")),
+            attrs.get("llm.token_count.completion", attrs.get("gen_ai.usage.output_tokens")),
+        )
+    elif kind == "TOOL" or op == "execute_tool":
+        span.role = "tool"
+        span.name = str(attrs.get("tool.name") or attrs.get("gen_ai.tool.name") or name)
+        span.input = loads_maybe(attrs.get("gen_ai.tool.call.arguments", attrs.get("input.value")))
+    elif kind == "CHAIN":
+        meta = loads_maybe(attrs.get("metadata"))
+        node = meta.get("langgraph_node") if isinstance(meta, dict) else None
+        if (node == name or attrs.get("graph.node.id") == name) and not name.startswith("__"):
+            span.role = "node"
+        elif name == "LangGraph" or (isinstance(meta, dict) and meta.get("ls_integration") == "langgraph" and node is None):
+            span.role = "graph"
+        elif node is not None and node != name and "checkpoint_ns" in meta:
+            span.role = "graph"  # a graph run inside a node
+        if span.role in ("node", "graph"):
+            span.input = loads_maybe(attrs.get("input.value"))
+            span.output = loads_maybe(attrs.get("output.value"))
+    return span
+
+
+def read_span(raw: Any, resource_path: str, source: str, line: int) -> Span:
+    """One OTLP JSON span; BadSpan when it has no ids or an unreadable attribute."""
+    if type(raw) is not dict:
+        raise BadSpan("not an object")
+    tid = hex_id(raw.get("traceId"), 16, "traceId")
+    sid = hex_id(raw.get("spanId"), 8, "spanId")
+    parent = raw.get("parentSpanId")
+    pid = hex_id(parent, 8, "parentSpanId") if parent else None
+    name = raw.get("name")
+    if type(name) is not str:
+        raise BadSpan("'name' is not a string")
+    attrs = attributes(raw.get("attributes") or [])
+    status = raw.get("status") or {}
+    code = status.get("code") if type(status) is dict else None
+    error = None
+    if code in (STATUS_ERROR, "STATUS_CODE_ERROR"):
+        error = str(status.get("message") or "error")
+    return span_from_attributes(
+        tid, sid, pid, name, _nanos(raw.get("startTimeUnixNano")), _nanos(raw.get("endTimeUnixNano")),
+        error, attrs, source, line,
+    )
+
+
+def read_request(doc: Any, source: str, line: int, sink: Collector) -> None:
+    """Every span of one ExportTraceServiceRequest into the run's span buffer."""
+    buf = buffer_for(sink)
+    if type(doc) is not dict or type(doc.get("resourceSpans")) is not list:
+        sink.skip(Skipped(source, line, "not an OTLP JSON request (no 'resourceSpans' list)"))
+        return
+    for r, rs in enumerate(doc["resourceSpans"]):
+        scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans")) if type(rs) is dict else None
+        if type(scopes) is not list:
+            sink.skip(Skipped(source, line, f"resourceSpans[{r}]: no 'scopeSpans' list"))
+            continue
+        for s, ss in enumerate(scopes):
+            spans = ss.get("spans") if type(ss) is dict else None
+            if type(spans) is not list:
+                sink.skip(Skipped(source, line, f"resourceSpans[{r}].scopeSpans[{s}]: no 'spans' list"))
+                continue
+            for n, raw in enumerate(spans):
+                try:
+                    buf.add(read_span(raw, f"resourceSpans[{r}]", source, line))
+                except BadSpan as err:
+                    where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}]"
+                    sink.skip(Skipped(source, line, f"{where}: {err}"))
+
+
+class OtlpJsonAdapter:
+    """Reads OTLP JSON: one request per line, or one request in the whole file."""
+
+    name = "otlp-json"
+
+    def feed(self, lines: Iterable[bytes], name: str, sink: Collector) -> None:
+        """Read each line as a request; a file whose first line does not parse is read whole."""
+        lineno = 0
+        seen = False
+        it = iter(lines)
+        try:
+            for lineno, raw in enumerate(it, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    doc = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    if not seen and raw.lstrip()[:1] == b"{":
+                        # One request pretty-printed over many lines: it can only be read whole.
+                        rest = raw + b"".join(it)
+                        lineno_start = lineno
+                        lineno += rest.count(b"\n")
+                        try:
+                            doc = orjson.loads(rest)
+                        except orjson.JSONDecodeError:
+                            sink.skip(Skipped(name, lineno_start, "not valid JSON"))
+                            return
+                        read_request(doc, name, lineno_start, sink)
+                        return
+                    sink.skip(Skipped(name, lineno, "not valid JSON"))
+                    continue
+                seen = True
+                read_request(doc, name, lineno, sink)
+        finally:
+            sink.last_line = lineno

@@ -1,0 +1,87 @@
+"""``handoff-audit convert``: write any readable trace format as native JSON Lines."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, BinaryIO, Optional
+
+import typer
+
+from handoff_audit.cli import DebugOpt, InputFormat, InputFormatOpt, PathsArg, QuietOpt, StrictOpt, _guard, _note, app
+from handoff_audit.errors import HandoffAuditError, InputError
+from handoff_audit.formatters._text import plural
+
+ConvertOutputOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the native events to this file (created only after the run succeeded) instead of stdout.",
+        dir_okay=False,
+    ),
+]
+
+
+@app.command()
+def convert(
+    paths: PathsArg,
+    output: ConvertOutputOpt = None,
+    input_format: InputFormatOpt = InputFormat.auto,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the traces in PATHS (any readable format) as native JSON Lines events.
+
+    Skipped lines are listed on stderr. Exit codes: 0 written, 2 usage or input error (no usable
+    event, or a skipped line under --strict).
+    """
+    from handoff_audit.convert import Conversion, convert as run_convert
+
+    def work() -> int:
+        result = Conversion()
+        lines = run_convert(tuple(paths), input_format.adapter(), result)
+        if output is None:
+            _write(lines, sys.stdout.buffer)
+        else:
+            _write_file(lines, output)
+        for item in result.skipped:
+            _note(f"handoff-audit: skipped {_safe(item.file)}:{item.line}: {_safe(item.reason)}")
+        if result.events == 0:
+            raise InputError(f"{', '.join(paths)}: no usable events")
+        if strict and result.skipped:
+            raise InputError(f"{plural(len(result.skipped), 'line')} skipped; --strict forbids skipped lines")
+        if not quiet:
+            _note(f"handoff-audit: {plural(result.events, 'event')} written, {plural(len(result.skipped), 'line')} skipped")
+        return 0
+
+    raise typer.Exit(_guard(work, debug))
+
+
+def _safe(text: str) -> str:
+    """No control characters from trace data on the terminal."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _write(lines: object, fh: BinaryIO) -> None:
+    for line in lines:  # type: ignore[attr-defined]
+        fh.write(line)
+    fh.flush()
+
+
+def _write_file(lines: object, output: Path) -> None:
+    """Write a sibling, then rename it into place: the file appears whole or not at all."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    except OSError as err:
+        raise HandoffAuditError(f"{output}: cannot write ({err.strerror or err})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _write(lines, fh)
+        os.replace(tmp, output)
+    except BaseException:
+        os.unlink(tmp)
+        raise
