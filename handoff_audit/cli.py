@@ -42,7 +42,7 @@ class Format(str, enum.Enum):
 PathsArg = Annotated[
     list[str],
     typer.Argument(
-        help="Trace files, directories (searched for *.jsonl, *.jsonl.gz, *.jsonl.zst), or - for stdin.",
+        help="Trace files, directories (searched for *.jsonl, *.json and their .gz or .zst forms), or - for stdin.",
         show_default=False,
         metavar="PATHS",
     ),

@@ -64,7 +64,7 @@ def read_span(ev: dict[str, Any], source: str, line: int) -> Span | str:
     elif typ in ("generation", "response"):
         span.input, span.output = data.get("input"), data.get("output")
         span.model = data.get("model")
-        usage = data.get("usage") if type(data.get("usage")) is dict else {}
+        usage: dict[str, Any] = data["usage"] if type(data.get("usage")) is dict else {}
         span.tokens = (usage.get("input_tokens"), usage.get("output_tokens"))
     elif typ == "function":
         span.input = loads_maybe(data.get("input"))

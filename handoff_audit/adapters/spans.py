@@ -121,8 +121,9 @@ def _text(content: Any) -> Any:
     """Message content as text where it is text parts; other shapes as they are."""
     if isinstance(content, list):
         texts = [p.get("text", p.get("content")) for p in content if isinstance(p, dict)]
-        if texts and all(isinstance(t, str) for t in texts):
-            return "".join(texts)
+        strings = [t for t in texts if isinstance(t, str)]
+        if texts and len(strings) == len(texts):
+            return "".join(strings)
     return content
 
 
@@ -199,8 +200,12 @@ def tool_calls_in(messages: Any) -> list[tuple[Any, Any]]:
 class _Trace:
     def __init__(self, tid: str, spans: list[Span]) -> None:
         self.tid = tid
-        self.spans = sorted(spans, key=lambda s: (s.start if s.start is not None else 0.0, s.line))
-        self.by_id = {s.span_id: s for s in self.spans}
+        # A span read twice (the same trace exported to two files) counts once: the first read.
+        unique: dict[str, Span] = {}
+        for s in spans:
+            unique.setdefault(s.span_id, s)
+        self.spans = sorted(unique.values(), key=lambda s: (s.start if s.start is not None else 0.0, s.line))
+        self.by_id = unique
         self.out: list[tuple[float, int, dict[str, Any], str, int]] = []
         # An agent span that holds other agents' spans is the run around them (the OpenInference
         # instrumentation of the Agents SDK records the workflow as one), not an agent.

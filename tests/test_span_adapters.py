@@ -1,0 +1,249 @@
+"""The span formats (OTLP JSON, Agents SDK export, console output), read from files the frameworks wrote.
+
+The fixtures under tests/fixtures/frameworks come from scripts/make_framework_fixtures.py, which runs
+the OpenAI Agents SDK, LangGraph and their instrumentations; these tests need none of them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from typer.testing import CliRunner
+
+from handoff_audit.adapters import detect
+from handoff_audit.cli import app
+from handoff_audit.convert import Conversion, convert
+from handoff_audit.errors import InputError
+from handoff_audit.pipeline import ScanConfig, run
+
+FIXTURES = REPO / "tests" / "fixtures" / "frameworks"
+AGENT_FORMATS = ("agents_sdk", "otlp_openinference", "otlp_genai")
+
+
+def _scan(*paths: Path | str, input_format: str | None = None):  # type: ignore[no-untyped-def]
+    return run(ScanConfig(tuple(str(p) for p in paths), input_format=input_format))
+
+
+def _found(report) -> set[tuple[str, str | None, str | None, str]]:  # type: ignore[no-untyped-def]
+    return {(f.kind, f.from_agent, f.to_agent, f.path) for f in report.findings}
+
+
+@pytest.mark.parametrize("fmt", AGENT_FORMATS)
+def test_a_clean_agents_sdk_handoff_comes_out_clean_in_every_format(fmt: str) -> None:
+    report = _scan(FIXTURES / fmt / "clean_handoff.jsonl")
+    assert report.findings == ()
+    assert report.skipped == ()
+    assert [(e.from_agent, e.to_agent, e.handoffs) for e in report.summary.edges] == [("triage", "billing", 1)]
+    assert report.summary.end_to_end_success_rate == 1.0  # billing's final answer is claimed as the outcome
+
+
+@pytest.mark.parametrize("fmt", AGENT_FORMATS)
+def test_an_input_filter_that_strips_tool_output_is_state_loss(fmt: str) -> None:
+    report = _scan(FIXTURES / fmt / "input_filter_drops_tool_output.jsonl")
+    assert _found(report) == {
+        ("removed_field", "triage", "billing", "tool_calls"),
+        ("removed_field", "triage", "billing", "tool_outputs"),
+    }
+    lost = {f.path: f.sent for f in report.findings}
+    assert lost["tool_calls"]["call_lookup"]["arguments"] == {"order_id": "A-17"}
+
+
+@pytest.mark.parametrize("fmt", AGENT_FORMATS)
+def test_agents_handing_back_and_forth_is_a_clarification_loop(fmt: str) -> None:
+    report = _scan(FIXTURES / fmt / "handoff_loop.jsonl")
+    assert {f.kind for f in report.findings} == {"clarification_loop"}
+    assert report.summary.handoffs == 4
+    # Max turns ran out while triage held the run: its turn ended in error, and it claims a failure.
+    assert report.summary.end_to_end_success_rate == 0.0
+    assert report.summary.agent_success_rate is not None and report.summary.agent_success_rate < 1.0
+    # The last receiver made no model call, so what it got cannot be known: said, not passed as clean.
+    assert [s.reason for s in report.skipped] == [
+        "handoff billing -> triage: the receiver made no model call before the run ended, so what it got is unknown"
+    ]
+
+
+@pytest.mark.parametrize("fmt", AGENT_FORMATS)
+def test_multiple_handoffs_requested_leave_the_ignored_one_orphaned(fmt: str) -> None:
+    report = _scan(FIXTURES / fmt / "multiple_handoffs.jsonl")
+    assert _found(report) == {("orphaned_handoff", "triage", "shipping", "")}
+
+
+@pytest.mark.parametrize("fmt", AGENT_FORMATS)
+def test_an_export_without_content_says_the_state_was_not_compared(fmt: str) -> None:
+    report = _scan(FIXTURES / fmt / "no_content.jsonl")
+    assert report.findings == ()
+    assert report.summary.handoffs == 1
+    assert len(report.skipped) == 1
+    assert "no message content, so the state handed over was not compared" in report.skipped[0].reason
+    assert "recording integration" in report.skipped[0].reason
+
+
+def test_token_counts_and_tool_calls_become_native_events() -> None:
+    events = [json.loads(line) for line in convert((str(FIXTURES / "agents_sdk" / "clean_handoff.jsonl"),))]
+    llm = [e for e in events if e["type"] == "llm.call"]
+    assert llm and all(e["input_tokens"] > 0 and e["output_tokens"] == 18 for e in llm)
+    tools = [(e["agent"], e["tool"], e["args"]) for e in events if e["type"] == "tool.call"]
+    assert tools == [
+        ("triage", "lookup_order", {"order_id": "A-17"}),
+        ("billing", "issue_refund", {"order_id": "A-17", "amount": 42.5}),
+    ]
+    assert [(e["agent"], e["status"]) for e in events if e["type"] == "outcome"] == [("billing", "success")]
+
+
+def test_a_clean_langgraph_pipeline_comes_out_clean() -> None:
+    report = _scan(FIXTURES / "langgraph" / "clean_pipeline.jsonl")
+    assert report.findings == ()
+    assert [(e.from_agent, e.to_agent) for e in report.summary.edges] == [("intake", "pricing"), ("pricing", "writer")]
+    assert report.summary.end_to_end_success_rate == 1.0
+
+
+def test_a_subgraph_with_a_narrower_schema_loses_keys() -> None:
+    report = _scan(FIXTURES / "langgraph" / "subgraph_drops_keys.jsonl")
+    assert _found(report) == {
+        ("removed_field", "fulfilment", "pack", "request"),
+        ("removed_field", "fulfilment", "pack", "shipping_address"),
+    }
+
+
+def test_a_node_that_renames_a_key_and_converts_to_cents_is_drift() -> None:
+    report = _scan(FIXTURES / "langgraph" / "renamed_to_cents.jsonl")
+    assert _found(report) == {
+        ("renamed_field", "pay", "charge", "order_id"),
+        ("unit_changed", "pay", "charge", "amount"),
+    }
+    unit = next(f for f in report.findings if f.kind == "unit_changed")
+    assert (unit.sent, unit.received) == (42.5, 4250)
+
+
+def test_a_route_to_end_before_any_node_answers_is_a_gap() -> None:
+    report = _scan(FIXTURES / "langgraph" / "route_to_end_without_answer.jsonl")
+    assert {f.kind for f in report.findings} == {"missing_outcome"}
+
+
+def test_langgraph_nodes_handing_a_draft_back_and_forth_loop() -> None:
+    report = _scan(FIXTURES / "langgraph" / "back_and_forth.jsonl")
+    assert {f.kind for f in report.findings} == {"clarification_loop"}
+
+
+def test_console_output_reads_like_the_same_spans_in_otlp() -> None:
+    for name in ("clean_pipeline", "subgraph_drops_keys"):
+        console = _scan(FIXTURES / "console" / f"{name}.txt")
+        otlp = _scan(FIXTURES / "langgraph" / f"{name}.jsonl")
+        assert _found(console) == _found(otlp)
+        assert console.summary.handoffs == otlp.summary.handoffs
+
+
+def test_a_single_pretty_printed_otlp_request_is_read_whole() -> None:
+    report = _scan(REPO / "sample_traces" / "frameworks" / "langgraph_clean_pipeline.otlp.json")
+    assert report.findings == () and report.summary.handoffs == 2
+
+
+ALL_FIXTURES = sorted(p for p in FIXTURES.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_scanning_the_converted_file_gives_the_same_findings(path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "native.jsonl"
+    out.write_bytes(b"".join(convert((str(path),))))
+    original, converted = _scan(path), _scan(out, input_format="native")
+    key = lambda r: sorted((f.kind, f.from_agent, f.to_agent, f.path, json.dumps(f.sent), json.dumps(f.received))
+                           for f in r.findings)  # noqa: E731
+    assert key(converted) == key(original)
+    assert converted.summary.handoffs == original.summary.handoffs
+    assert converted.summary.events == original.summary.events
+
+
+def test_a_directory_mixing_formats_is_read_file_by_file(tmp_path: Path) -> None:
+    for src in (FIXTURES / "agents_sdk" / "clean_handoff.jsonl", FIXTURES / "langgraph" / "clean_pipeline.jsonl",
+                REPO / "sample_traces" / "clean_ecommerce_run.jsonl"):
+        (tmp_path / src.name.replace(".jsonl", f"-{src.parent.name}.jsonl")).write_bytes(src.read_bytes())
+    (tmp_path / "console.jsonl").write_bytes((FIXTURES / "console" / "clean_pipeline.txt").read_bytes())
+    report = _scan(tmp_path)
+    assert report.findings == () and report.skipped == ()
+    # The console output holds the same spans as the LangGraph export: each span counts once.
+    alone = [_scan(p).summary for p in sorted(tmp_path.glob("*-*.jsonl"))]
+    assert report.summary.traces == sum(s.traces for s in alone)
+    assert report.summary.handoffs == sum(s.handoffs for s in alone)
+
+
+def test_detection_reads_only_the_first_lines_and_gives_them_back() -> None:
+    data = (FIXTURES / "otlp_genai" / "clean_handoff.jsonl").read_bytes()
+    fmt, lines = detect(io.BufferedReader(io.BytesIO(data)))  # type: ignore[arg-type]
+    assert fmt == "otlp-json"
+    assert b"".join(lines) == data
+
+
+def test_forcing_a_format_reads_the_file_as_that_format() -> None:
+    with pytest.raises(InputError, match="no usable events"):
+        _scan(FIXTURES / "agents_sdk" / "clean_handoff.jsonl", input_format="otlp-json")
+
+
+def test_a_file_in_no_known_format_gets_one_line_naming_the_formats_tried(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.jsonl"
+    junk.write_text("hello\nworld\n" * 50)
+    good = FIXTURES / "agents_sdk" / "clean_handoff.jsonl"
+    report = _scan(junk, good)
+    assert [(s.file, s.line, s.reason) for s in report.skipped] == [
+        (str(junk), 1, "not a known trace format (tried native, otlp-json, agents-sdk, otel-console)")
+    ]
+
+
+def test_broken_spans_are_skipped_counted_and_listed_with_their_line(tmp_path: Path) -> None:
+    lines = (FIXTURES / "otlp_openinference" / "clean_handoff.jsonl").read_text().splitlines()
+    doc = json.loads(lines[0])
+    spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    del spans[0]["spanId"]
+    spans[1]["attributes"].append({"key": "bad", "value": {"intValue": "twelve"}})
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([json.dumps(doc), "{not json", *lines[1:]]) + "\n")
+    report = _scan(broken)
+    reasons = [(s.line, s.reason) for s in report.skipped]
+    assert (1, "resourceSpans[0].scopeSpans[0].spans[0]: missing 'spanId'") in reasons
+    assert (1, "resourceSpans[0].scopeSpans[0].spans[1]: attribute 'bad': 'intValue' is not a readable value") in reasons
+    assert (2, "not valid JSON") in reasons
+    assert report.summary.skipped == len(report.skipped) >= 3
+
+
+def test_a_gzipped_export_is_read(tmp_path: Path) -> None:
+    gz = tmp_path / "export.jsonl.gz"
+    gz.write_bytes(gzip.compress((FIXTURES / "agents_sdk" / "input_filter_drops_tool_output.jsonl").read_bytes()))
+    assert {f.kind for f in _scan(gz).findings} == {"removed_field"}
+
+
+def test_convert_command_writes_native_events_and_scan_reads_them(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    src = str(FIXTURES / "langgraph" / "renamed_to_cents.jsonl")
+    result = CliRunner().invoke(app, ["convert", src, "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "events written, 0 lines skipped" in result.stderr
+    assert all(json.loads(line)["trace_id"] for line in out.read_text().splitlines())
+    scanned = CliRunner().invoke(app, ["scan", "-f", "json", str(out)])
+    assert scanned.exit_code == 1
+    assert {f["kind"] for f in json.loads(scanned.stdout)["findings"]} == {"renamed_field", "unit_changed"}
+
+
+def test_convert_of_nothing_usable_exits_2_with_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("hello\n")
+    result = CliRunner().invoke(app, ["convert", str(junk), "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 2
+    assert "not a known trace format" in result.stderr
+    assert "no usable events" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists() or (tmp_path / "out.jsonl").read_text() == ""
+
+
+def test_scan_input_format_option_is_offered_and_checked() -> None:
+    result = CliRunner().invoke(app, ["scan", "--input-format", "yaml", "x.jsonl"])
+    assert result.exit_code == 2
+
+
+def test_a_conversion_counts_what_it_wrote() -> None:
+    result = Conversion()
+    lines = list(convert((str(FIXTURES / "agents_sdk" / "no_content.jsonl"),), None, result))
+    assert result.events == len(lines) > 0
+    assert len(result.skipped) == 1
