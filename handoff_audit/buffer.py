@@ -87,6 +87,17 @@ class Collector:
         entry = self.open[trace_id] = [seq, [], trace_id]
         return entry
 
+    def close(self, trace_id: str) -> None:
+        """Close one trace now: its adapter has handed over every event the trace will have.
+
+        The span formats call this once a trace is converted, so that its events are not held for
+        the idle window. A later event of the trace is skipped, as after the idle window.
+        """
+        entry = self.open.pop(trace_id, None)
+        if entry is not None:
+            self.closed_early.add(trace_id)
+            self._close(trace_id, entry[1])
+
     def close_late(self, trace_id: str, source: str, line: int) -> None:
         """An event came more than the idle window after its trace's last one: close the trace, skip it."""
         self.closed_early.add(trace_id)

@@ -6,13 +6,16 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, BinaryIO, Optional
+from collections.abc import Callable
+from typing import Annotated, BinaryIO, Optional, TypeVar
 
 import typer
 
 from handoff_audit.cli import DebugOpt, InputFormat, InputFormatOpt, PathsArg, QuietOpt, StrictOpt, _guard, _note, app
 from handoff_audit.errors import HandoffAuditError, InputError
 from handoff_audit.formatters._text import plural
+
+T = TypeVar("T")
 
 ConvertOutputOpt = Annotated[
     Optional[Path],
@@ -42,18 +45,20 @@ def convert(
     from handoff_audit.convert import Conversion, convert as run_convert
 
     def work() -> int:
-        result = Conversion()
-        lines = run_convert(tuple(paths), input_format.adapter(), result)
-        if output is None:
-            _write(lines, sys.stdout.buffer)
-        else:
-            _write_file(lines, output)
-        for item in result.skipped:
-            _note(f"handoff-audit: skipped {_safe(item.file)}:{item.line}: {_safe(item.reason)}")
-        if result.events == 0:
-            raise InputError(f"{', '.join(paths)}: no usable events")
-        if strict and result.skipped:
-            raise InputError(f"{plural(len(result.skipped), 'line')} skipped; --strict forbids skipped lines")
+        def into(fh: BinaryIO) -> Conversion:
+            result = Conversion(fh.write)
+            run_convert(tuple(paths), result, input_format.adapter())
+            fh.flush()
+            for item in result.skipped:
+                _note(f"handoff-audit: skipped {_safe(item.file)}:{item.line}: {_safe(item.reason)}")
+            # Raised here, an error leaves no output file behind.
+            if result.events == 0:
+                raise InputError(f"{', '.join(paths)}: no usable events")
+            if strict and result.skipped:
+                raise InputError(f"{plural(len(result.skipped), 'line')} skipped; --strict forbids skipped lines")
+            return result
+
+        result = into(sys.stdout.buffer) if output is None else _write_file(into, output)
         if not quiet:
             _note(f"handoff-audit: {plural(result.events, 'event')} written, {plural(len(result.skipped), 'line')} skipped")
         return 0
@@ -66,13 +71,7 @@ def _safe(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
-def _write(lines: object, fh: BinaryIO) -> None:
-    for line in lines:  # type: ignore[attr-defined]
-        fh.write(line)
-    fh.flush()
-
-
-def _write_file(lines: object, output: Path) -> None:
+def _write_file(into: Callable[[BinaryIO], T], output: Path) -> T:
     """Write a sibling, then rename it into place: the file appears whole or not at all."""
     try:
         fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
@@ -80,8 +79,9 @@ def _write_file(lines: object, output: Path) -> None:
         raise HandoffAuditError(f"{output}: cannot write ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            _write(lines, fh)
+            result = into(fh)
         os.replace(tmp, output)
     except BaseException:
         os.unlink(tmp)
         raise
+    return result

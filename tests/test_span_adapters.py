@@ -83,8 +83,14 @@ def test_an_export_without_content_says_the_state_was_not_compared(fmt: str) -> 
     assert "recording integration" in report.skipped[0].reason
 
 
+def _convert(path: Path | str, result: Conversion | None = None) -> bytes:
+    buf = io.BytesIO()
+    convert((str(path),), result or Conversion(buf.write))
+    return buf.getvalue()
+
+
 def test_token_counts_and_tool_calls_become_native_events() -> None:
-    events = [json.loads(line) for line in convert((str(FIXTURES / "agents_sdk" / "clean_handoff.jsonl"),))]
+    events = [json.loads(line) for line in _convert(FIXTURES / "agents_sdk" / "clean_handoff.jsonl").splitlines()]
     llm = [e for e in events if e["type"] == "llm.call"]
     assert llm and all(e["input_tokens"] > 0 and e["output_tokens"] == 18 for e in llm)
     tools = [(e["agent"], e["tool"], e["args"]) for e in events if e["type"] == "tool.call"]
@@ -149,7 +155,7 @@ ALL_FIXTURES = sorted(p for p in FIXTURES.rglob("*") if p.is_file())
 @pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_scanning_the_converted_file_gives_the_same_findings(path: Path, tmp_path: Path) -> None:
     out = tmp_path / "native.jsonl"
-    out.write_bytes(b"".join(convert((str(path),))))
+    out.write_bytes(_convert(path))
     original, converted = _scan(path), _scan(out, input_format="native")
     key = lambda r: sorted((f.kind, f.from_agent, f.to_agent, f.path, json.dumps(f.sent), json.dumps(f.received))
                            for f in r.findings)  # noqa: E731
@@ -234,7 +240,8 @@ def test_convert_of_nothing_usable_exits_2_with_one_line(tmp_path: Path) -> None
     assert result.exit_code == 2
     assert "not a known trace format" in result.stderr
     assert "no usable events" in result.stderr
-    assert not (tmp_path / "out.jsonl").exists() or (tmp_path / "out.jsonl").read_text() == ""
+    assert not (tmp_path / "out.jsonl").exists()  # an output file appears only after a successful run
+    assert not list(tmp_path.glob(".out.jsonl.*"))
 
 
 def test_scan_input_format_option_is_offered_and_checked() -> None:
@@ -243,7 +250,66 @@ def test_scan_input_format_option_is_offered_and_checked() -> None:
 
 
 def test_a_conversion_counts_what_it_wrote() -> None:
-    result = Conversion()
-    lines = list(convert((str(FIXTURES / "agents_sdk" / "no_content.jsonl"),), None, result))
+    lines: list[bytes] = []
+    result = Conversion(lines.append)
+    convert((str(FIXTURES / "agents_sdk" / "no_content.jsonl"),), result)
     assert result.events == len(lines) > 0
     assert len(result.skipped) == 1
+
+
+def _many_traces(path: Path, copies: int) -> Path:
+    """The OpenInference exports, each copied under new trace ids, one copy after another."""
+    out = path / "many.jsonl"
+    with open(out, "w") as fh:
+        for n in range(copies):
+            for src in sorted((FIXTURES / "otlp_openinference").glob("*.jsonl")):
+                for line in src.read_text().splitlines():
+                    doc = json.loads(line)
+                    for rs in doc["resourceSpans"]:
+                        for ss in rs["scopeSpans"]:
+                            for sp in ss["spans"]:
+                                sp["traceId"] = f"{n:08x}" + sp["traceId"][8:]
+                    fh.write(json.dumps(doc) + "\n")
+    return out
+
+
+def test_complete_traces_are_converted_while_the_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handoff_audit.adapters import spans
+
+    path = _many_traces(tmp_path, 30)
+    whole = _scan(path)
+    held: list[int] = []
+    emit = spans._emit
+
+    def watch(sink, tid, trace_spans):  # type: ignore[no-untyped-def]
+        held.append(sum(len(v) for b in spans._buffers.values() for v in b.traces.values()))
+        emit(sink, tid, trace_spans)
+
+    monkeypatch.setattr(spans, "SPAN_WINDOW", 40)
+    monkeypatch.setattr(spans, "_CHECK_EVERY", 8)
+    monkeypatch.setattr(spans, "_emit", watch)
+    windowed = _scan(path)
+    assert [f.to_dict() for f in windowed.findings] == [f.to_dict() for f in whole.findings]
+    assert windowed.skipped == whole.skipped
+    assert windowed.summary == whole.summary
+    total = sum(1 for line in path.read_text().splitlines() for _ in json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"])
+    # Traces were converted during the read, and no more than a window's worth of spans was held at once.
+    assert len(held) == 30 * 5
+    assert max(held[:-1]) < 40 + 8 + 30 < total
+
+
+def test_a_span_after_its_trace_was_converted_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handoff_audit.adapters import spans
+
+    path = _many_traces(tmp_path, 20)
+    first = (FIXTURES / "otlp_openinference" / "clean_handoff.jsonl").read_text().splitlines()[0]
+    with open(path, "a") as fh:
+        doc = json.loads(first)
+        for sp in doc["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+            sp["traceId"] = "00000000" + sp["traceId"][8:]
+        fh.write(json.dumps(doc) + "\n")
+    monkeypatch.setattr(spans, "SPAN_WINDOW", 40)
+    monkeypatch.setattr(spans, "_CHECK_EVERY", 8)
+    report = _scan(path)
+    late = [s for s in report.skipped if s.reason.startswith("span of a trace already converted")]
+    assert late and all(s.line == len(path.read_text().splitlines()) for s in late)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from handoff_audit.adapters.spans import Span, buffer_for, loads_maybe
+from handoff_audit.adapters.spans import Span, buffer_for
 from handoff_audit.models import Skipped
 
 if TYPE_CHECKING:
@@ -62,12 +62,14 @@ def read_span(ev: dict[str, Any], source: str, line: int) -> Span | str:
         span.name = str(data.get("from_agent") or "")
         span.to_agent = data.get("to_agent") if type(data.get("to_agent")) is str else None
     elif typ in ("generation", "response"):
-        span.input, span.output = data.get("input"), data.get("output")
+        # Held as compact JSON until the trace is converted (see Span).
+        span.input = None if data.get("input") is None else orjson.dumps(data["input"])
+        span.output = None if data.get("output") is None else orjson.dumps(data["output"])
         span.model = data.get("model")
         usage: dict[str, Any] = data["usage"] if type(data.get("usage")) is dict else {}
         span.tokens = (usage.get("input_tokens"), usage.get("output_tokens"))
     elif typ == "function":
-        span.input = loads_maybe(data.get("input"))
+        span.input = data.get("input")
     return span
 
 
@@ -102,6 +104,6 @@ class AgentsSdkAdapter:
                 if isinstance(span, str):
                     sink.skip(Skipped(name, lineno, span))
                 else:
-                    buf.add(span)
+                    buf.add(span, sink)
         finally:
             sink.last_line = lineno

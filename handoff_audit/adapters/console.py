@@ -90,7 +90,7 @@ class ConsoleAdapter:
                 text = b"".join(block)
                 block = []
                 try:
-                    buf.add(read_span(orjson.loads(text), name, start))
+                    buf.add(read_span(orjson.loads(text), name, start), sink)
                 except orjson.JSONDecodeError:
                     sink.skip(Skipped(name, start, "not a valid span object"))
                 except BadSpan as err:

@@ -116,8 +116,8 @@ def span_from_attributes(
         span.name = str(attrs.get("agent.name") or attrs.get("gen_ai.agent.name") or attrs.get("graph.node.id") or name)
     elif kind == "LLM" or op in LLM_OPERATIONS:
         span.role = "llm"
-        span.input = loads_maybe(attrs.get("gen_ai.input.messages", attrs.get("input.value")))
-        span.output = loads_maybe(attrs.get("gen_ai.output.messages", attrs.get("output.value")))
+        span.input = attrs.get("gen_ai.input.messages", attrs.get("input.value"))
+        span.output = attrs.get("gen_ai.output.messages", attrs.get("output.value"))
         span.model = attrs.get("llm.model_name") or attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
         span.tokens = (
             attrs.get("llm.token_count.prompt", attrs.get("gen_ai.usage.input_tokens")),
@@ -126,7 +126,7 @@ def span_from_attributes(
     elif kind == "TOOL" or op == "execute_tool":
         span.role = "tool"
         span.name = str(attrs.get("tool.name") or attrs.get("gen_ai.tool.name") or name)
-        span.input = loads_maybe(attrs.get("gen_ai.tool.call.arguments", attrs.get("input.value")))
+        span.input = attrs.get("gen_ai.tool.call.arguments", attrs.get("input.value"))
     elif kind == "CHAIN":
         meta = loads_maybe(attrs.get("metadata"))
         node = meta.get("langgraph_node") if isinstance(meta, dict) else None
@@ -137,8 +137,8 @@ def span_from_attributes(
         elif node is not None and node != name and "checkpoint_ns" in meta:
             span.role = "graph"  # a graph run inside a node
         if span.role in ("node", "graph"):
-            span.input = loads_maybe(attrs.get("input.value"))
-            span.output = loads_maybe(attrs.get("output.value"))
+            span.input = attrs.get("input.value")
+            span.output = attrs.get("output.value")
     return span
 
 
@@ -183,7 +183,7 @@ def read_request(doc: Any, source: str, line: int, sink: Collector) -> None:
                 continue
             for n, raw in enumerate(spans):
                 try:
-                    buf.add(read_span(raw, f"resourceSpans[{r}]", source, line))
+                    buf.add(read_span(raw, f"resourceSpans[{r}]", source, line), sink)
                 except BadSpan as err:
                     where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}]"
                     sink.skip(Skipped(source, line, f"{where}: {err}"))

@@ -48,7 +48,9 @@ class Span:
     error: str | None = None
     requested: tuple[str, ...] = ()  # agents named by a "Multiple handoffs requested" error
     to_agent: str | None = None
-    input: Any = None  # llm: message list; node/graph: state; tool: arguments
+    # llm: messages; node/graph: state; tool: arguments. Held as read (JSON text, or compact JSON
+    # bytes) and parsed only when the trace is converted: parsed values cost many times their text.
+    input: Any = None
     output: Any = None
     model: Any = None
     tokens: tuple[Any, Any] = (None, None)
@@ -56,7 +58,9 @@ class Span:
 
 
 def loads_maybe(value: Any) -> Any:
-    """A JSON string parsed, or the value as it is when it is not JSON text."""
+    """JSON text (str, or bytes as held by ``Span``) parsed, or the value as it is when it is not JSON."""
+    if isinstance(value, bytes):
+        return orjson.loads(value)
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return orjson.loads(value)
@@ -65,17 +69,43 @@ def loads_maybe(value: Any) -> Any:
     return value
 
 
-# --- holding spans until the input ends --------------------------------------------------------
+# --- holding spans until their trace is complete -----------------------------------------------
+
+# A trace is converted once its root span (one without a parent) has been read and this many spans
+# of other traces have been read since its last span; the rest wait for the end of the input.
+SPAN_WINDOW = 10_000
+_CHECK_EVERY = 1_024
 
 
 class SpanBuffer:
-    """The spans of every trace read so far in one run."""
+    """The spans of the traces of one run that are not converted yet."""
 
     def __init__(self) -> None:
         self.traces: dict[str, list[Span]] = {}
+        self.last: dict[str, int] = {}  # trace id -> count of spans read at its last span
+        self.rooted: set[str] = set()
+        self.converted: set[str] = set()
+        self.count = 0
 
-    def add(self, span: Span) -> None:
-        self.traces.setdefault(span.trace_id, []).append(span)
+    def add(self, span: Span, sink: Any) -> None:
+        """Hold one span; convert the traces that are complete and idle now and then."""
+        tid = span.trace_id
+        if tid in self.converted:
+            sink.skip(Skipped(span.source, span.line,
+                              f"span of a trace already converted ({SPAN_WINDOW} spans after its root span)"))
+            return
+        self.count += 1
+        self.traces.setdefault(tid, []).append(span)
+        self.last[tid] = self.count
+        if span.parent_id is None:
+            self.rooted.add(tid)
+        if self.count % _CHECK_EVERY == 0:
+            before = self.count - SPAN_WINDOW
+            for done in [t for t in self.rooted if self.last[t] < before]:
+                self.rooted.discard(done)
+                self.converted.add(done)
+                del self.last[done]
+                _emit(sink, done, self.traces.pop(done))
 
 
 _buffers: weakref.WeakKeyDictionary[Any, SpanBuffer] = weakref.WeakKeyDictionary()
@@ -89,29 +119,32 @@ def buffer_for(sink: Any) -> SpanBuffer:
     return buf
 
 
-def converted(sink: Any) -> Iterator[tuple[dict[str, Any], str, int]]:
-    """Every buffered trace of ``sink``'s run as native event dicts (the end of the input).
-
-    Each comes with the file and line of the span it was made from; an event that is not a usable
-    native event (a span without an agent name, say) is skipped with that reason instead.
-    """
+def finish(sink: Any) -> None:
+    """Convert every trace still held (the end of the input) and hand its events to ``sink``."""
     buf = _buffers.pop(sink, None)
     if buf is None:
         return
     for tid in sorted(buf.traces):
-        spans = buf.traces.pop(tid)
-        for ev, source, line in trace_events(tid, spans, sink.skip):
-            reason = check_event(ev)
-            if reason is not None:
-                sink.skip(Skipped(source, line, reason))
-                continue
-            yield ev, source, line
+        _emit(sink, tid, buf.traces.pop(tid))
 
 
-def finish(sink: Collector) -> None:
-    """Convert every buffered trace and hand its events to ``sink``."""
-    for ev, source, line in converted(sink):
-        sink.add(make_event(ev, sink.seq + 1, source, line))
+def _emit(sink: Any, tid: str, spans: list[Span]) -> None:
+    """One trace's native events to ``sink``: a Collector takes Events, a converter (``write_event``) dicts.
+
+    An event that is not a usable native event (an agent span without a name, say) is skipped with
+    the reason and the span's file and line instead.
+    """
+    write = getattr(sink, "write_event", None)
+    for ev, source, line in trace_events(tid, spans, sink.skip):
+        reason = check_event(ev)
+        if reason is not None:
+            sink.skip(Skipped(source, line, reason))
+        elif write is not None:
+            write(ev)
+        else:
+            sink.add(make_event(ev, sink.seq + 1, source, line))
+    if write is None:
+        sink.close(tid)
 
 
 # --- messages as a state ------------------------------------------------------------------------
@@ -246,6 +279,8 @@ def trace_events(
     tid: str, spans: list[Span], skip: Any
 ) -> list[tuple[dict[str, Any], str, int]]:
     """The native events of one trace, in time order, with the file and line of the span behind each."""
+    for s in spans:
+        s.input, s.output = loads_maybe(s.input), loads_maybe(s.output)
     t = _Trace(tid, spans)
     agents = [s for s in t.spans if s.role in ("agent", "node")]
     for a in agents:
