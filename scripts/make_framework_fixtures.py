@@ -119,6 +119,7 @@ def agents_flows() -> None:
     from agents import (
         Agent,
         OpenAIChatCompletionsModel,
+        OpenAIResponsesModel,
         RunConfig,
         Runner,
         function_tool,
@@ -181,12 +182,48 @@ def agents_flows() -> None:
             },
         )
 
+    def responses_endpoint(request: httpx.Request) -> httpx.Response:
+        """The same script served as the Responses API, the SDK's default model interface."""
+        body = json.loads(request.content)
+        agent = body["instructions"].split(":")[0]
+        message = script[agent].pop(0)
+        n = len(script[agent])
+        output: list[dict[str, Any]] = []
+        for tc in message.get("tool_calls") or ():
+            fn = tc["function"]
+            output.append({"type": "function_call", "id": f"fc_{tc['id']}", "call_id": tc["id"], "name": fn["name"],
+                           "arguments": fn["arguments"], "status": "completed"})
+        if message.get("content"):
+            output.append({"type": "message", "id": f"msg_{agent}_{n}", "role": "assistant", "status": "completed",
+                           "content": [{"type": "output_text", "text": message["content"], "annotations": []}]})
+        return httpx.Response(
+            200,
+            json={
+                "id": f"resp_{agent}_{n}",
+                "object": "response",
+                "created_at": 1767261600,
+                "model": body["model"],
+                "status": "completed",
+                "output": output,
+                "parallel_tool_calls": True,
+                "tool_choice": "auto",
+                "tools": [],
+                "usage": {"input_tokens": 120 + 10 * len(body["input"]), "output_tokens": 18, "total_tokens": 0,
+                          "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}},
+            },
+        )
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        return responses_endpoint(request) if request.url.path.endswith("/responses") else chat_endpoint(request)
+
     client = AsyncOpenAI(
         api_key="offline",
         base_url="http://model.invalid/v1",
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(chat_endpoint)),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(endpoint)),
     )
-    model = OpenAIChatCompletionsModel(model="gpt-4.1-mini", openai_client=client)
+    chat_model = OpenAIChatCompletionsModel(model="gpt-4.1-mini", openai_client=client)
+    responses_model = OpenAIResponsesModel(model="gpt-4.1-mini", openai_client=client)
+    model: Any = chat_model
 
     def call(call_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -259,6 +296,15 @@ def agents_flows() -> None:
     # never sees the looked-up order, and refunds from what the customer said.
     script.update(json.loads(json.dumps(refund_script)))
     run("input_filter_drops_tool_output", support(handoff_filters.remove_all_tools), "Please refund order A-17, it arrived broken.")
+
+    # The Responses API, the SDK's default: its own export carries response ids and usage, no messages.
+    model = responses_model
+    script.update(json.loads(json.dumps(refund_script)))
+    run("clean_handoff_responses_api", support(), "Please refund order A-17, it arrived broken.")
+    script.update(json.loads(json.dumps(refund_script)))
+    run("input_filter_drops_tool_output_responses_api", support(handoff_filters.remove_all_tools),
+        "Please refund order A-17, it arrived broken.")
+    model = chat_model
 
     # A stock export without message content (trace_include_sensitive_data=False).
     script.update(json.loads(json.dumps(refund_script)))
@@ -462,6 +508,34 @@ def langgraph_flows() -> None:
     save("back_and_forth")
 
 
+def langgraph_chat_flows() -> None:
+    """Agents that talk through a shared message list (MessagesState), with scripted chat models."""
+    from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from openinference.instrumentation.langchain import LangChainInstrumentor
+
+    tp, spans = provider("research-desk")
+    LangChainInstrumentor().instrument(tracer_provider=tp)
+    researcher_model = FakeMessagesListChatModel(responses=[AIMessage(content="Order A-17 shipped on 2 March; 42.50 USD.")])
+    writer_model = FakeMessagesListChatModel(responses=[AIMessage(content="Your order A-17 shipped on 2 March.")])
+
+    def researcher(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [researcher_model.invoke(state["messages"])]}
+
+    def writer(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [writer_model.invoke(state["messages"])]}
+
+    g = StateGraph(MessagesState)
+    g.add_node("researcher", researcher)
+    g.add_node("writer", writer)
+    g.add_edge(START, "researcher")
+    g.add_edge("researcher", "writer")
+    g.add_edge("writer", END)
+    g.compile().invoke({"messages": [("user", "Where is order A-17?")]})
+    write_otlp_lines(OUT / "langgraph" / "clean_chat_agents.jsonl", spans.take())
+
+
 def main() -> None:
     which = set(sys.argv[1:]) or {"agents", "langgraph"}
     if "agents" in which:
@@ -473,6 +547,8 @@ def main() -> None:
             print(f"wrote {target.relative_to(ROOT)}")
     if "langgraph" in which:
         langgraph_flows()
+    if "langgraph-chat" in which or "langgraph" in which:
+        langgraph_chat_flows()
 
 
 if __name__ == "__main__":

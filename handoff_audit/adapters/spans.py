@@ -494,14 +494,30 @@ def _graph_outcome(t: _Trace) -> None:
     final = root.output
     given = root.input
     if isinstance(final, dict):
-        results = [v for k, v in final.items()
-                   if v not in (None, "", [], {}) and not (isinstance(given, dict) and given.get(k) == v) and v != given]
+        results = {k: v for k, v in final.items()
+                   if v not in (None, "", [], {}) and not (isinstance(given, dict) and given.get(k) == v) and v != given}
     else:
-        results = [final] if final not in (None, "", [], {}) and final != given else []
+        results = {None: final} if final not in (None, "", [], {}) and final != given else {}
     if not results:
         return  # the run returned nothing a node produced: nobody claims the outcome
     for n in sorted(top, key=lambda a: a.end or 0.0, reverse=True):
-        wrote = list(n.output.values()) if isinstance(n.output, dict) else [n.output]
-        if any(v in wrote for v in results):
+        if _wrote(n.output, results):
             t.emit(n.end, {"type": "outcome", "agent": n.name, "status": "success"}, n)
             return
+
+
+def _wrote(update: Any, results: dict[Any, Any]) -> bool:
+    """Whether a node's update wrote part of what the graph returned.
+
+    A key's value counts when the returned value equals it, or is a list ending with its items (an
+    appending reducer); an update recorded as a bare value counts when it equals a returned value.
+    """
+    if not isinstance(update, dict):
+        return update not in (None, "", [], {}) and any(update == v for v in results.values())
+    for k, v in update.items():
+        got = results.get(k)
+        if got is None or v in (None, "", [], {}):
+            continue
+        if got == v or (isinstance(got, list) and isinstance(v, list) and got[len(got) - len(v):] == v):
+            return True
+    return False
