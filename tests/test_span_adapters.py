@@ -337,3 +337,51 @@ def test_langgraph_agents_sharing_a_message_list_come_out_clean() -> None:
     assert report.findings == () and report.skipped == ()
     assert [(e.from_agent, e.to_agent) for e in report.summary.edges] == [("researcher", "writer")]
     assert report.summary.end_to_end_success_rate == 1.0  # the writer appended the answer the graph returned
+
+
+def _rewrite_spans(src: Path, dst: Path, change) -> Path:  # type: ignore[no-untyped-def]
+    with open(dst, "w") as fh:
+        for line in src.read_text().splitlines():
+            doc = json.loads(line)
+            for rs in doc["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    ss["spans"] = [change(sp) for sp in ss["spans"]]
+            fh.write(json.dumps(doc) + "\n")
+    return dst
+
+
+def test_messages_recorded_only_as_flattened_attributes_are_read(tmp_path: Path) -> None:
+    def drop_values(sp):  # type: ignore[no-untyped-def]
+        kinds = [a["value"].get("stringValue") for a in sp.get("attributes", []) if a["key"] == "openinference.span.kind"]
+        if kinds == ["LLM"]:
+            sp["attributes"] = [a for a in sp["attributes"] if a["key"] not in ("input.value", "output.value")]
+        return sp
+
+    src = FIXTURES / "otlp_openinference" / "input_filter_drops_tool_output.jsonl"
+    flat = _rewrite_spans(src, tmp_path / "flat.jsonl", drop_values)
+    assert "input.value" in src.read_text() and _found(_scan(flat)) == _found(_scan(src))
+    assert len(_scan(flat).findings) == 2
+
+
+def test_otlp_json_with_the_proto_field_names_is_read(tmp_path: Path) -> None:
+    names = {"traceId": "trace_id", "spanId": "span_id", "parentSpanId": "parent_span_id",
+             "startTimeUnixNano": "start_time_unix_nano", "endTimeUnixNano": "end_time_unix_nano"}
+    src = FIXTURES / "langgraph" / "subgraph_drops_keys.jsonl"
+    snake = tmp_path / "snake.jsonl"
+    with open(snake, "w") as fh:
+        for line in src.read_text().splitlines():
+            doc = json.loads(line)
+            fh.write(json.dumps({"resource_spans": [
+                {"resource": rs.get("resource"), "scope_spans": [
+                    {"scope": ss.get("scope"), "spans": [{names.get(k, k): v for k, v in sp.items()} for sp in ss["spans"]]}
+                    for ss in rs["scopeSpans"]]}
+                for rs in doc["resourceSpans"]]}) + "\n")
+    assert _found(_scan(snake)) == _found(_scan(src)) != set()
+
+
+def test_agents_sdk_batches_as_the_backend_exporter_sends_them_are_read(tmp_path: Path) -> None:
+    src = FIXTURES / "agents_sdk" / "input_filter_drops_tool_output.jsonl"
+    items = [json.loads(line) for line in src.read_text().splitlines()]
+    batched = tmp_path / "batches.jsonl"
+    batched.write_text("".join(json.dumps({"data": items[i:i + 4]}) + "\n" for i in range(0, len(items), 4)))
+    assert _found(_scan(batched)) == _found(_scan(src)) != set()

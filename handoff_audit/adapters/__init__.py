@@ -57,10 +57,13 @@ def _decide(line: bytes) -> str | None:
         return None
     if type(ev) is not dict:
         return None
-    if "resourceSpans" in ev:
+    if "resourceSpans" in ev or "resource_spans" in ev:
         return "otlp-json"
     if ev.get("object") in ("trace", "trace.span"):
         return "agents-sdk"
+    data = ev.get("data")
+    if type(data) is list and data and type(data[0]) is dict and data[0].get("object") in ("trace", "trace.span"):
+        return "agents-sdk"  # the SDK's backend exporter's batches, {"data": [...]}
     return "native"
 
 
@@ -96,7 +99,7 @@ def _pretty(head: list[bytes], stream: BinaryIO) -> str | None:
     for raw in stream:
         head.append(raw)
         key = raw.strip()
-        if key.startswith(b'"resourceSpans"'):
+        if key.startswith((b'"resourceSpans"', b'"resource_spans"')):
             return "otlp-json"
         if key.startswith(b'"context"'):
             return "otel-console"

@@ -94,16 +94,19 @@ class AgentsSdkAdapter:
                 if type(ev) is not dict:
                     sink.skip(Skipped(name, lineno, "not a JSON object"))
                     continue
-                obj = ev.get("object")
-                if obj == "trace":
-                    continue
-                if obj != "trace.span":
-                    sink.skip(Skipped(name, lineno, "neither a trace nor a trace.span object"))
-                    continue
-                span = read_span(ev, name, lineno)
-                if isinstance(span, str):
-                    sink.skip(Skipped(name, lineno, span))
-                else:
-                    buf.add(span, sink)
+                # A line is one exported object, or a batch as the SDK's backend exporter sends it.
+                batch = ev.get("data") if "object" not in ev else None
+                for item in batch if type(batch) is list else (ev,):
+                    obj = item.get("object") if type(item) is dict else None
+                    if obj == "trace":
+                        continue
+                    if obj != "trace.span":
+                        sink.skip(Skipped(name, lineno, "neither a trace nor a trace.span object"))
+                        continue
+                    span = read_span(item, name, lineno)
+                    if isinstance(span, str):
+                        sink.skip(Skipped(name, lineno, span))
+                    else:
+                        buf.add(span, sink)
         finally:
             sink.last_line = lineno

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from handoff_audit.buffer import Collector
 
 STATUS_ERROR = 2
+_CAMEL = {"trace_id": "traceId", "span_id": "spanId", "parent_span_id": "parentSpanId",
+          "start_time_unix_nano": "startTimeUnixNano", "end_time_unix_nano": "endTimeUnixNano"}
 LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "responses", "response"})
 
 
@@ -118,6 +120,11 @@ def span_from_attributes(
         span.role = "llm"
         span.input = attrs.get("gen_ai.input.messages", attrs.get("input.value"))
         span.output = attrs.get("gen_ai.output.messages", attrs.get("output.value"))
+        # Instrumentations that record messages only as flattened attributes.
+        if "llm.input_messages.0.message.role" in attrs:
+            span.input = orjson.dumps(flattened_messages(attrs, "llm.input_messages."))
+        if "llm.output_messages.0.message.role" in attrs and span.output is None:
+            span.output = orjson.dumps(flattened_messages(attrs, "llm.output_messages."))
         span.model = attrs.get("llm.model_name") or attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
         span.tokens = (
             attrs.get("llm.token_count.prompt", attrs.get("gen_ai.usage.input_tokens")),
@@ -142,10 +149,38 @@ def span_from_attributes(
     return span
 
 
+def flattened_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """OpenInference's flattened messages (``llm.input_messages.N.message.role`` ...) as chat messages."""
+    messages: dict[int, dict[str, Any]] = {}
+    calls: dict[tuple[int, int], dict[str, Any]] = {}
+    for key, value in attrs.items():
+        if not key.startswith(prefix):
+            continue
+        head, _, rest = key[len(prefix):].partition(".message.")
+        if not head.isdigit():
+            continue
+        msg = messages.setdefault(int(head), {})
+        if rest in ("role", "content", "tool_call_id", "name"):
+            msg[rest] = value
+        elif rest.startswith("tool_calls."):
+            n, _, field = rest[len("tool_calls."):].partition(".tool_call.")
+            if n.isdigit():
+                call = calls.setdefault((int(head), int(n)), {"type": "function", "function": {}})
+                if field == "id":
+                    call["id"] = value
+                elif field in ("function.name", "function.arguments"):
+                    call["function"][field.split(".")[1]] = value
+    for (m, _), call in sorted(calls.items()):
+        messages[m].setdefault("tool_calls", []).append(call)
+    return [messages[i] for i in sorted(messages)]
+
+
 def read_span(raw: Any, resource_path: str, source: str, line: int) -> Span:
     """One OTLP JSON span; BadSpan when it has no ids or an unreadable attribute."""
     if type(raw) is not dict:
         raise BadSpan("not an object")
+    if "traceId" not in raw and "trace_id" in raw:  # protobuf JSON with the proto field names
+        raw = {_CAMEL.get(k, k): v for k, v in raw.items()}
     tid = hex_id(raw.get("traceId"), 16, "traceId")
     sid = hex_id(raw.get("spanId"), 8, "spanId")
     parent = raw.get("parentSpanId")
@@ -168,11 +203,14 @@ def read_span(raw: Any, resource_path: str, source: str, line: int) -> Span:
 def read_request(doc: Any, source: str, line: int, sink: Collector) -> None:
     """Every span of one ExportTraceServiceRequest into the run's span buffer."""
     buf = buffer_for(sink)
-    if type(doc) is not dict or type(doc.get("resourceSpans")) is not list:
+    resource_spans = doc.get("resourceSpans", doc.get("resource_spans")) if type(doc) is dict else None
+    if type(resource_spans) is not list:
         sink.skip(Skipped(source, line, "not an OTLP JSON request (no 'resourceSpans' list)"))
         return
-    for r, rs in enumerate(doc["resourceSpans"]):
-        scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans")) if type(rs) is dict else None
+    for r, rs in enumerate(resource_spans):
+        scopes = None
+        if type(rs) is dict:
+            scopes = rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans")))
         if type(scopes) is not list:
             sink.skip(Skipped(source, line, f"resourceSpans[{r}]: no 'scopeSpans' list"))
             continue

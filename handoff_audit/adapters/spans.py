@@ -166,8 +166,15 @@ def message_items(messages: Any) -> Iterator[tuple[str, Any]]:
     Kinds: ``message`` ({role, content}), ``call`` ((id, name, arguments)), ``output`` ((id, output)).
     System and developer messages are instructions of the agent, not state handed over: left out.
     """
-    if isinstance(messages, dict) and isinstance(messages.get("output"), list):
-        messages = messages["output"]  # a Responses-API response object
+    if isinstance(messages, dict):
+        if isinstance(messages.get("output"), list):
+            messages = messages["output"]  # a Responses-API response object
+        elif isinstance(messages.get("messages"), list):
+            messages = messages["messages"]  # a Chat Completions request body
+        elif isinstance(messages.get("input"), list):
+            messages = messages["input"]  # a Responses-API request body
+        elif isinstance(messages.get("choices"), list):  # a Chat Completions response
+            messages = [c.get("message") for c in messages["choices"] if isinstance(c, dict)]
     if not isinstance(messages, list):
         return
     for m in messages:
