@@ -385,3 +385,70 @@ def test_agents_sdk_batches_as_the_backend_exporter_sends_them_are_read(tmp_path
     batched = tmp_path / "batches.jsonl"
     batched.write_text("".join(json.dumps({"data": items[i:i + 4]}) + "\n" for i in range(0, len(items), 4)))
     assert _found(_scan(batched)) == _found(_scan(src)) != set()
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_ids = st.sampled_from(["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "", "zz", None, 7])
+_otlp_value = st.one_of(
+    st.builds(lambda v: {"stringValue": v}, _json), st.builds(lambda v: {"intValue": v}, _json),
+    st.builds(lambda v: {"arrayValue": v}, _json), st.builds(lambda v: {"kvlistValue": v}, _json), _json,
+)
+_keys = st.sampled_from(["openinference.span.kind", "input.value", "output.value", "gen_ai.operation.name",
+                         "metadata", "agent.name", "llm.input_messages.0.message.role", "graph.node.id", "x"])
+_otlp_span = st.fixed_dictionaries(
+    {"traceId": _ids, "spanId": _ids, "name": _json},
+    optional={"parentSpanId": _ids, "startTimeUnixNano": _json, "status": _json,
+              "attributes": st.lists(st.fixed_dictionaries({"key": _keys, "value": _otlp_value}), max_size=5)},
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_otlp_span, max_size=6), st.lists(_json, max_size=3))
+def test_any_otlp_json_is_read_or_skipped_with_a_reason(spans: list, junk: list) -> None:  # type: ignore[type-arg]
+    import tempfile
+
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": spans + junk}]}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.jsonl"
+        path.write_text(json.dumps(doc) + "\n")
+        try:
+            report = _scan(path)
+        except InputError as err:
+            assert "no usable events" in str(err)
+            return
+        assert all(s.reason for s in report.skipped)
+
+
+_sdk_span = st.fixed_dictionaries(
+    {"object": st.just("trace.span"), "trace_id": st.sampled_from(["trace_1", "", None]),
+     "id": st.sampled_from(["span_1", "span_2", "span_3", None]),
+     "span_data": st.fixed_dictionaries({"type": st.sampled_from(["agent", "handoff", "generation", "function", "x"])},
+                                        optional={"name": _json, "from_agent": _json, "to_agent": _json,
+                                                  "input": _json, "output": _json, "usage": _json})},
+    optional={"parent_id": st.sampled_from(["span_1", "span_2", None]), "error": _json,
+              "started_at": st.sampled_from(["2026-01-01T10:00:00+00:00", "2026-01-01T10:00:01+00:00", "x", None]),
+              "ended_at": st.sampled_from(["2026-01-01T10:00:02+00:00", 5, None])},
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_sdk_span, min_size=1, max_size=8))
+def test_any_agents_sdk_export_is_read_or_skipped_with_a_reason(items: list) -> None:  # type: ignore[type-arg]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.jsonl"
+        path.write_text("".join(json.dumps(i) + "\n" for i in items))
+        try:
+            report = _scan(path)
+        except InputError as err:
+            assert "no usable events" in str(err)
+            return
+        assert all(s.reason for s in report.skipped)
