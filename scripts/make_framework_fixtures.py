@@ -297,6 +297,12 @@ def agents_flows() -> None:
     script.update(json.loads(json.dumps(refund_script)))
     run("input_filter_drops_tool_output", support(handoff_filters.remove_all_tools), "Please refund order A-17, it arrived broken.")
 
+    # Billing receives the looked-up order and refunds another one: it acts on a handed-over field
+    # with another value.
+    script.update(json.loads(json.dumps(refund_script)))
+    script["billing"][0] = call("call_refund", "issue_refund", {"order_id": "A-71", "amount": 42.5})
+    run("refund_acts_on_another_order", support(), "Please refund order A-17, it arrived broken.")
+
     # The Responses API, the SDK's default: its own export carries response ids and usage, no messages.
     model = responses_model
     script.update(json.loads(json.dumps(refund_script)))

@@ -452,3 +452,11 @@ def test_any_agents_sdk_export_is_read_or_skipped_with_a_reason(items: list) -> 
             assert "no usable events" in str(err)
             return
         assert all(s.reason for s in report.skipped)
+
+
+@pytest.mark.parametrize("fmt", AGENT_FORMATS)
+def test_a_tool_call_acting_on_another_value_than_was_handed_over_is_reinterpreted(fmt: str) -> None:
+    report = _scan(FIXTURES / fmt / "refund_acts_on_another_order.jsonl")
+    assert [(f.kind, f.to_agent, f.path, f.sent, f.received) for f in report.findings] == [
+        ("reinterpreted_field", "billing", "tool_calls.call_lookup.arguments.order_id", "A-17", "A-71")
+    ]
