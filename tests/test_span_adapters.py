@@ -460,3 +460,11 @@ def test_a_tool_call_acting_on_another_value_than_was_handed_over_is_reinterpret
     assert [(f.kind, f.to_agent, f.path, f.sent, f.received) for f in report.findings] == [
         ("reinterpreted_field", "billing", "tool_calls.call_lookup.arguments.order_id", "A-17", "A-71")
     ]
+
+
+def test_worker_processes_give_the_same_report_for_span_formats() -> None:
+    from handoff_audit.formatters import render
+
+    paths = (str(FIXTURES / "agents_sdk"), str(FIXTURES / "langgraph"), str(FIXTURES / "otlp_genai"))
+    one = render("json", run(ScanConfig(paths, jobs=1)))
+    assert render("json", run(ScanConfig(paths, jobs=2))) == one
