@@ -33,6 +33,10 @@ _EXPIRE_EVERY = 16_384
 class Collector:
     """The sink adapters feed: buffers open traces and folds closed ones into the aggregate."""
 
+    # True in a collector that also keeps agent turns, model calls and unknown types until the trace
+    # closes (``records.FullCollector``); ``scan`` without filters drops them as they are read.
+    keep_rest = False
+
     def __init__(self, idle_lines: int, agg: Aggregator, part: int = 0, parts: int = 1) -> None:
         if not 0 <= part < parts:
             raise ValueError(f"partition {part} of {parts} does not exist")
@@ -70,6 +74,8 @@ class Collector:
             self.agent_end(ev.agent, ev.status)
         elif ev.type not in KNOWN_TYPES:
             self.unknown(ev.type)
+        if self.keep_rest and ev.type not in KEPT_TYPES:
+            entry[1].append(ev)
         if ev.seq >= self.next_expiry:
             self.expire(ev.seq)
 

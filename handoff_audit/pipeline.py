@@ -27,10 +27,11 @@ from handoff_audit.buffer import Collector
 from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
 from handoff_audit.errors import InputError
 from handoff_audit.models import Report, Skipped
+from handoff_audit.records import FullCollector, TraceHook
 from handoff_audit.sources import Source, expand
 from handoff_audit.summary import Aggregator
 
-__all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run"]
+__all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run", "run_traces"]
 
 
 def run(config: ScanConfig) -> Report:
@@ -91,9 +92,24 @@ def _sources(config: ScanConfig) -> list[Source]:
     return sources
 
 
-def _audit(sources: list[Source], config: ScanConfig, part: int, parts: int) -> Aggregator:
+def run_traces(config: ScanConfig, on_trace: TraceHook) -> tuple[Report, Aggregator]:
+    """Audit every input in one process, keeping every event of a trace until it closes.
+
+    Each closed trace goes to ``on_trace`` as a TraceRecord, and what it returns is folded into the
+    report (see ``records.py``). Returns the report and the aggregate it was made from.
+    """
+    agg = _audit(_sources(config), config, 0, 1, on_trace)
+    return finish([agg]), agg
+
+
+def _audit(
+    sources: list[Source], config: ScanConfig, part: int, parts: int, on_trace: TraceHook | None = None
+) -> Aggregator:
     agg = Aggregator(tuple(s.name for s in sources))
-    collector = Collector(config.idle_lines, agg, part, parts)
+    if on_trace is None:
+        collector = Collector(config.idle_lines, agg, part, parts)
+    else:
+        collector = FullCollector(config.idle_lines, agg, on_trace)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     # The first partition reads every line of every input, so its position is the run's.

@@ -195,6 +195,7 @@ class NativeAdapter:
         open_get = sink.open.get
         names: dict[Any, Any] = {}
         agent_ends = sink.agg.agent_ends
+        keep_rest = sink.keep_rest  # the investigation commands also keep agent turns, model calls, unknown types
         skip = sink.agg.skip
         idle = sink.idle_lines
         next_expiry = sink.next_expiry
@@ -324,8 +325,14 @@ class NativeAdapter:
                     counts[0] += 1
                     if ev.get("status") == "ok":
                         counts[1] += 1
+                    if keep_rest:
+                        entry[1].append((seq, raw, name, lineno))
                 elif code == _UNKNOWN:
                     sink.unknown(typ)
+                    if keep_rest:
+                        entry[1].append((seq, raw, name, lineno))
+                elif keep_rest:
+                    entry[1].append((seq, raw, name, lineno))
                 if seq >= next_expiry:
                     sink.expire(seq)
                     next_expiry = sink.next_expiry
