@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,8 @@ def main() -> None:
     t.end("payment")
     write("responsibility_gap_premature_termination.jsonl", t)
 
+    incident()
+
     # Input that is partly unusable: the good lines are still audited.
     t = Trace("mixed-bad-lines")
     pipeline(t)
@@ -267,6 +270,67 @@ def main() -> None:
     lines.insert(9, '{"type": "agent.start", "agent": "inventory"}')
     lines.insert(12, '["a", "list", "not", "an", "object"]')
     (OUT / "skipped_lines_bad_input.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def incident() -> None:
+    """A production-like log for docs/investigate.md: 24 checkout runs interleaved, with model calls.
+
+    Most runs are clean. Inventory drops the shipping address on its way to payment in some, the
+    validator renames it in others; some handoffs to payment are retried after a model call, and some
+    runs go through a clarification loop, where inventory asks the validator again and then re-reads
+    the whole order. Seeded, so the file is the same on every run.
+    """
+    rng = random.Random(7)
+    faults = {3: "lost", 8: "lost", 14: "lost", 19: "lost", 5: "renamed", 17: "renamed",
+              6: "retry", 11: "retry", 21: "retry", 9: "clarify", 15: "clarify", 22: "unit"}
+    traces = []
+    for i in range(24):
+        tid = f"checkout-{4100 + i * 7:04d}"
+        t = Trace(tid, start=T0 + i * 0.45)
+        fault = faults.get(i)
+        s1 = state()
+        s1["order"]["id"] = f"ord-{2000 + i}"
+        t.start("validator")
+        t.llm("validator", 780 + rng.randint(0, 90), 90 + rng.randint(0, 20), 0.0012)
+        got = s1
+        if fault == "renamed":
+            got = edit(s1, lambda x: x["customer"].__setitem__("address", x["customer"].pop("shipping_address")))
+        hid = t.send("validator", "inventory", s1)
+        t.recv("validator", "inventory", got, hid, step=round(rng.uniform(0.08, 0.3), 3))
+        t.end("validator")
+        t.start("inventory")
+        t.llm("inventory", 1020 + rng.randint(0, 120), 60 + rng.randint(0, 30), 0.0014)
+        if fault == "clarify":
+            q = t.send("inventory", "validator", {"question": "Which warehouse ships to this address?", "order_id": s1["order"]["id"]})
+            t.recv("inventory", "validator", {"question": "Which warehouse ships to this address?", "order_id": s1["order"]["id"]}, q)
+            t.llm("validator", 1210, 40, 0.0016)
+            again = t.send("validator", "inventory", s1)
+            t.recv("validator", "inventory", s1, again)
+            t.llm("inventory", 1190, 70, 0.0016)
+        t.tool("inventory", "reserve_stock", skus=["KB-01", "MS-02"], warehouse="LHR-2")
+        sent = with_stock(got)
+        arrived = sent
+        if fault == "lost":
+            arrived = edit(sent, lambda x: x["customer"].pop("shipping_address"))
+        elif fault == "unit":
+            arrived = edit(sent, lambda x: x["order"].update(total=8890))
+        hid = f"{tid}-pay"
+        if fault == "retry":
+            t.send("inventory", "payment", sent, hid=hid, attempt=1)
+            t.llm("inventory", 1460, 85, 0.0019)
+            t.send("inventory", "payment", sent, hid=hid, step=2.0, attempt=2)
+        else:
+            t.send("inventory", "payment", sent, hid=hid)
+        t.recv("inventory", "payment", arrived, hid, step=round(rng.uniform(0.1, 0.9), 3))
+        t.end("inventory")
+        t.start("payment")
+        t.llm("payment", 640 + rng.randint(0, 60), 72, 0.0009)
+        total = arrived["order"]["total"]
+        t.tool("payment", "charge_card", total=total, currency="EUR", customer_id="cus-77")
+        t.outcome("payment", "success", order_id=s1["order"]["id"], charged=total)
+        t.end("payment")
+        traces.append(t)
+    write("incident_checkout.jsonl", *traces, interleave=True)
 
 
 if __name__ == "__main__":
