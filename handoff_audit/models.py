@@ -227,6 +227,7 @@ class Summary:
     findings_by_severity: dict[str, int]
     edges: tuple[EdgeStats, ...]
     agents: tuple[AgentStats, ...]
+    filters: tuple[str, ...] = ()  # the filter options a filtered report was made with, as given
 
     @property
     def handoff_failure_rate(self) -> float | None:

@@ -56,6 +56,8 @@ def report_dict(report: Report) -> dict[str, Any]:
             for e in s.edges
         ],
     }
+    if s.filters:
+        summary["filters"] = list(s.filters)
     return {
         "version": REPORT_VERSION,
         "summary": summary,

@@ -97,6 +97,8 @@ def _summary_panel(report: Report) -> Panel:
     )
     sev = s.findings_by_severity
     lines.append(f" ({sev.get('error', 0):,} error, {sev.get('warning', 0):,} warning)")
+    if s.filters:
+        lines.append("\nfiltered: " + printable(" ".join(s.filters)))
     if s.unknown_types:
         kinds = ", ".join(f"{printable(k)} {n:,}" for k, n in s.unknown_types.items())
         lines.append(f"\nunknown event types kept: {kinds}")
