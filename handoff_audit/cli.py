@@ -113,6 +113,29 @@ JobsOpt = Annotated[
     ),
 ]
 
+# Filters shared by scan, show, lineage and stats: they change what is reported, never what is read.
+TraceOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--trace", help="Report only this trace (repeatable); an id ending in * is a prefix.", metavar="ID"),
+]
+AgentOpt = Annotated[
+    Optional[list[str]], typer.Option("--agent", help="Report only what involves this agent (repeatable).", metavar="NAME")
+]
+EdgeOpt = Annotated[
+    Optional[list[str]], typer.Option("--edge", help="Report only handoffs on this edge (repeatable).", metavar="FROM:TO")
+]
+ClassOpt = Annotated[
+    Optional[list[str]], typer.Option("--class", help="Report only findings of this class (repeatable).", metavar="CLASS")
+]
+KindOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--kind", help="Report only findings of this kind or rule code (repeatable).", metavar="KIND"),
+]
+SinceOpt = Annotated[
+    Optional[str], typer.Option("--since", help="Report only what happened at or after this time (RFC 3339 or Unix seconds).")
+]
+UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Report only what happened before this time.")]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -142,20 +165,34 @@ def scan(
     input_format: InputFormatOpt = InputFormat.auto,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    trace: TraceOpt = None,
+    agent: AgentOpt = None,
+    edge: EdgeOpt = None,
+    class_: ClassOpt = None,
+    kind: KindOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
 ) -> None:
     """Pair every handoff in PATHS, diff what was sent against what was received, and report findings.
 
     Exit codes: 0 no error-severity finding, 1 error-severity findings, 2 usage or input error.
+    With filters, the report and the exit code cover only what the filters select.
+
+    \b
+    Example: handoff-audit scan traces/ --format json -o report.json
     """
     from handoff_audit import pipeline
+    from handoff_audit.cli_investigate import make_filter
+    from handoff_audit.filters import run_filtered
     from handoff_audit.formatters import render
     from handoff_audit.policy import verdict
 
     def work() -> int:
         bar = False if show_progress is None and quiet else show_progress
+        flt = make_filter(trace, agent, edge, class_, kind, since, until)
         config = ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar,
                             input_format=input_format.adapter())
-        report = pipeline.run(config)
+        report = run_filtered(config, flt) if flt.active else pipeline.run(config)
         if strict and report.summary.skipped:
             first = report.skipped[0]
             more = report.summary.skipped - 1
@@ -256,3 +293,6 @@ def main() -> None:
 
 
 from handoff_audit import cli_convert  # noqa: E402,F401  (registers the convert command)
+from handoff_audit import cli_investigate  # noqa: E402  (show, lineage and stats live in their own module)
+
+cli_investigate.register(app)

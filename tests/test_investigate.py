@@ -1,0 +1,344 @@
+"""show, lineage, stats and the filters, through the CLI and through their modules."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from conftest import SAMPLES, T, write_events
+from typer.testing import CliRunner
+
+from handoff_audit.cli import app
+from handoff_audit.config import ScanConfig
+from handoff_audit.errors import UsageError
+from handoff_audit.filters import Filter, parse_filter, run_filtered
+from handoff_audit.lineage import format_pattern, parse_pattern
+from handoff_audit.pipeline import run
+
+INCIDENT = str(SAMPLES / "incident_checkout.jsonl")
+LOST = ["checkout-4121", "checkout-4156", "checkout-4198", "checkout-4233"]  # inventory drops the address
+RENAMED = ["checkout-4135", "checkout-4219"]  # the validator's receipt has customer.address
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _json(result: Any) -> Any:
+    assert result.exit_code == 0, result.stderr
+    return orjson.loads(result.stdout)
+
+
+# --- the whole-trace reader agrees with scan ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.jsonl")) + [""])
+def test_reading_every_event_audits_exactly_as_scan_does(name: str) -> None:
+    config = ScanConfig((str(SAMPLES / name) if name else str(SAMPLES),))
+    plain = run(config)
+    full = run_filtered(config, Filter())
+    assert full.findings == plain.findings
+    assert full.skipped == plain.skipped
+    assert dataclasses.replace(full.summary, filters=()) == plain.summary
+
+
+# --- filters -----------------------------------------------------------------------------------------
+
+
+def test_filters_never_change_what_is_read_or_skipped(runner: CliRunner) -> None:
+    bad = str(SAMPLES / "skipped_lines_bad_input.jsonl")
+    whole = _json(runner.invoke(app, ["scan", bad, INCIDENT, "-f", "json", "--exit-zero"]))["summary"]
+    for args in (["--edge", "inventory:payment"], ["--trace", "nothing-has-this-id"], ["--class", "state_loss"],
+                 ["--since", "2030-01-01T00:00:00Z"], ["--agent", "payment"]):
+        part = _json(runner.invoke(app, ["scan", bad, INCIDENT, "-f", "json", "--exit-zero", *args]))["summary"]
+        for key in ("events", "skipped", "inputs", "unknown_types"):
+            assert part[key] == whole[key], (args, key)
+        assert part["filters"] == [" ".join(args)]
+
+
+def test_edge_filter_keeps_that_edge_and_its_findings_only(runner: CliRunner) -> None:
+    report = _json(runner.invoke(app, ["scan", INCIDENT, "-f", "json", "--exit-zero", "--edge", "inventory:payment"]))
+    assert [(e["from"], e["to"]) for e in report["summary"]["edges"]] == [("inventory", "payment")]
+    assert {(f["from"], f["to"]) for f in report["findings"]} == {("inventory", "payment")}
+    assert sorted(f["trace_id"] for f in report["findings"] if f["kind"] == "removed_field") == LOST
+    assert report["summary"]["handoffs"] == 24
+    # Agent turns under --edge: the turns of the edge's two agents.
+    assert [a["agent"] for a in report["summary"]["agents"]] == ["inventory", "payment"]
+
+
+def test_class_filter_sets_the_exit_code_from_what_it_selects(runner: CliRunner) -> None:
+    warn_only = runner.invoke(app, ["scan", INCIDENT, "-f", "json", "--kind", "clarification_loop"])
+    assert warn_only.exit_code == 0
+    assert {f["code"] for f in orjson.loads(warn_only.stdout)["findings"]} == {"CD207"}
+    errors = runner.invoke(app, ["scan", INCIDENT, "-f", "json", "--class", "state_loss"])
+    assert errors.exit_code == 1
+    summary = orjson.loads(errors.stdout)["summary"]
+    assert summary["findings_by_class"] == {"state_loss": 4, "context_drift": 0, "responsibility_gap": 0}
+    # End-to-end success is the trace's own, whatever the class filter hides.
+    assert summary["traces_succeeded"] == 17 and summary["traces"] == 24
+
+
+def test_trace_filter_takes_ids_and_prefixes_written_with_a_star(runner: CliRunner) -> None:
+    one = _json(runner.invoke(app, ["scan", INCIDENT, "-f", "json", "--exit-zero", "--trace", "checkout-4121"]))
+    assert one["summary"]["traces"] == 1 and [f["trace_id"] for f in one["findings"]] == ["checkout-4121"]
+    none = _json(runner.invoke(app, ["scan", INCIDENT, "-f", "json", "--trace", "checkout-41"]))
+    assert none["summary"]["traces"] == 0
+    some = _json(runner.invoke(app, ["scan", INCIDENT, "-f", "json", "--exit-zero", "--trace", "checkout-41*"]))
+    assert some["summary"]["traces"] == 15
+
+
+def test_time_window_is_half_open_on_event_time(tmp_path: Path, runner: CliRunner) -> None:
+    t = T("w").hop("a", "b", {"x": 1}, {"x": 2}).hop("b", "c", {"y": 1}, {"y": 3}).outcome("c")
+    path = str(write_events(tmp_path / "w.jsonl", t.events))
+    # The sends are at 1001 and 1003; --until is exclusive, --since inclusive.
+    report = _json(runner.invoke(app, ["scan", path, "-f", "json", "--exit-zero", "--since", "1003"]))
+    assert [f["from"] for f in report["findings"]] == ["b"]
+    report = _json(runner.invoke(app, ["scan", path, "-f", "json", "--exit-zero", "--until", "1003"]))
+    assert [f["from"] for f in report["findings"]] == ["a"]
+
+
+def test_bad_filter_values_exit_2_before_reading(runner: CliRunner) -> None:
+    for args, message in (
+        (["--class", "loss"], "--class loss: not a class"),
+        (["--kind", "XX999"], "--kind XX999: not a finding kind or rule code"),
+        (["--edge", "a"], "--edge a: expected FROM:TO"),
+        (["--since", "monday"], "--since monday: expected an RFC 3339 date-time"),
+    ):
+        result = runner.invoke(app, ["scan", "does-not-exist.jsonl", *args])
+        assert result.exit_code == 2
+        assert message in result.stderr
+
+
+def test_parse_filter_accepts_codes_and_arrow_edges() -> None:
+    flt = parse_filter(kinds=["cd204"], edges=["a:b->c"])
+    assert flt.kinds == ("renamed_field",) and flt.edges == (("a:b", "c"),)
+    with pytest.raises(UsageError):
+        parse_filter(since="nan")
+
+
+# --- show --------------------------------------------------------------------------------------------
+
+
+def test_show_points_at_the_hop_and_the_field(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["show", "checkout-4121", INCIDENT])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    hop = next(i for i, line in enumerate(lines) if "handoff -> payment" in line)
+    assert "SL101" in lines[hop]
+    assert "- customer.shipping_address" in lines[hop + 1] and "(absent)" in lines[hop + 1]
+    assert "SL101 removed_field error customer.shipping_address" in lines[hop + 2]
+    assert len(lines) < 40  # one screen
+
+
+def test_show_json_is_the_same_view_as_data(runner: CliRunner) -> None:
+    view = _json(runner.invoke(app, ["show", "checkout-4135", INCIDENT, "-f", "json"]))
+    assert view["trace_id"] == "checkout-4135" and view["summary"]["succeeded"] is False
+    handoffs = [e for e in view["timeline"] if e["type"] == "handoff"]
+    assert [(h["from"], h["to"]) for h in handoffs] == [("validator", "inventory"), ("inventory", "payment")]
+    assert handoffs[0]["changes"] == [
+        {"op": "renamed", "path": "customer.shipping_address", "to": "customer.address",
+         "sent": {"city": "London", "street": "12 Analytical Way", "zip": "N1 7GU"},
+         "received": {"city": "London", "street": "12 Analytical Way", "zip": "N1 7GU"}}
+    ]
+    assert [f["code"] for f in handoffs[0]["findings"]] == ["CD204"]
+    calls = [e for e in view["timeline"] if e["type"] == "llm.call"]
+    assert view["summary"]["llm"]["calls"] == len(calls) == 3
+    assert view["summary"]["llm"]["input_tokens"] == sum(c["input_tokens"] for c in calls)
+
+
+def test_show_marks_retries_and_clarification_loops(runner: CliRunner) -> None:
+    view = _json(runner.invoke(app, ["show", "checkout-4142", INCIDENT, "-f", "json"]))
+    assert [e["attempt"] for e in view["timeline"] if e["type"] == "retry"] == [2]
+    view = _json(runner.invoke(app, ["show", "checkout-4163", INCIDENT, "-f", "json"]))
+    assert [f["code"] for f in view["findings"]] == ["CD207"]
+
+
+def test_show_takes_a_unique_prefix_and_lists_an_ambiguous_one(runner: CliRunner) -> None:
+    assert "trace checkout-4233" in runner.invoke(app, ["show", "checkout-423", INCIDENT]).stdout
+    result = runner.invoke(app, ["show", "checkout-41", INCIDENT])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "trace id prefix 'checkout-41' is ambiguous: 15 traces match: checkout-4100, checkout-4107" in result.stderr
+    result = runner.invoke(app, ["show", "nope", INCIDENT])
+    assert result.exit_code == 2
+    assert "no trace with id or id prefix 'nope'" in result.stderr
+
+
+def test_show_prefers_the_exact_id_over_longer_ones(tmp_path: Path, runner: CliRunner) -> None:
+    events = T("run-1").hop("a", "b", {"x": 1}).outcome("b").events + T("run-10").hop("a", "b", {"x": 1}).events
+    path = str(write_events(tmp_path / "r.jsonl", events))
+    assert _json(runner.invoke(app, ["show", "run-1", path, "-f", "json"]))["trace_id"] == "run-1"
+
+
+def test_show_output_fits_the_width_and_prints_trace_text_literally(tmp_path: Path, runner: CliRunner) -> None:
+    hostile = "[bold red]\x1b[31mEVIL\x1b]8;;http://x\x07"
+    long = "x" * 500
+    t = T("t\x1b[2J").hop("agent[/]", hostile, {"note": long, "k": hostile}, {"note": "short", "k": 1})
+    t.tool(hostile, "charge", k=hostile).outcome(hostile)
+    path = str(write_events(tmp_path / "h.jsonl", t.events))
+    for width in ("60", "100"):
+        result = runner.invoke(app, ["show", "t", path], env={"COLUMNS": width})
+        assert result.exit_code == 0, result.stderr
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+        assert "[bold red]\\x1b[31mEVIL" in result.stdout  # markup shown as text, escapes made visible
+        assert all(len(line) <= int(width) for line in result.stdout.splitlines())
+        assert "x" * 100 not in result.stdout and "\u2026" in result.stdout
+
+
+# --- lineage -----------------------------------------------------------------------------------------
+
+
+def test_lineage_names_the_edge_and_how_often(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["lineage", "customer.shipping_address", INCIDENT])
+    assert result.exit_code == 0
+    assert ("customer.shipping_address: lost (removed_field SL101) at inventory -> payment in 4 of 24 traces (16.7%)"
+            in result.stdout)
+    assert ("customer.shipping_address: renamed to customer.address at validator -> inventory in 2 of 24 traces (8.3%)"
+            in result.stdout)
+    view = _json(runner.invoke(app, ["lineage", "customer.shipping_address", INCIDENT, "-f", "json"]))
+    pay = next(e for e in view["edges"] if (e["from"], e["to"]) == ("inventory", "payment"))
+    assert pay["traces_carrying"] == 24
+    assert {f["fate"]: f["traces"] for f in pay["fates"]} == {"kept": 20, "removed_field": 4}
+
+
+def test_lineage_of_one_trace_follows_a_rename(runner: CliRunner) -> None:
+    view = _json(runner.invoke(app, ["lineage", "customer.shipping_address.city", INCIDENT, "--trace", RENAMED[0],
+                                     "-f", "json"]))
+    hops = view["trace_hops"][0]["hops"]
+    assert [(h["from"], h["to"], h["path"], h["fate"]) for h in hops] == [
+        ("validator", "inventory", "customer.shipping_address.city", "renamed_field"),
+        ("inventory", "payment", "customer.address.city", "kept"),
+    ]
+    assert hops[0]["renamed_to"] == "customer.address.city" and hops[1]["received"] == "London"
+
+
+def test_lineage_unknown_trace_exits_2(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["lineage", "order.total", INCIDENT, "--trace", "checkout-41"])
+    assert result.exit_code == 2 and "a prefix needs a final *" in result.stderr
+
+
+def test_lineage_wildcard_over_list_items(tmp_path: Path, runner: CliRunner) -> None:
+    items = [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]
+    changed = [{"sku": "A", "qty": 1}, {"sku": "B", "qty": "2"}]
+    events = (T("w1").hop("a", "b", {"order": {"items": items}}, {"order": {"items": changed}}).events
+              + T("w2").hop("a", "b", {"order": {"items": items}}).events)
+    path = str(write_events(tmp_path / "w.jsonl", events))
+    view = _json(runner.invoke(app, ["lineage", "order.items[*].qty", path, "-f", "json"]))
+    assert view["field"] == "order.items[*].qty" and view["traces_with_field"] == 2
+    fates = {f["fate"]: f["traces"] for f in view["edges"][0]["fates"]}
+    assert fates == {"kept": 2, "type_changed": 1}  # w1 kept items[0] and converted items[1]
+    per = _json(runner.invoke(app, ["lineage", "order.items[*].qty", path, "-f", "json", "--trace", "w1"]))
+    assert [(h["path"], h["fate"]) for h in per["trace_hops"][0]["hops"]] == [
+        ("order.items[0].qty", "kept"), ("order.items[1].qty", "type_changed")]
+
+
+def test_lineage_sees_a_field_not_handed_on(tmp_path: Path, runner: CliRunner) -> None:
+    sent = {"customer": {"id": 1, "address": "x"}}
+    t = T("n").hop("a", "b", sent).hop("b", "c", {"customer": {"id": 1}})
+    path = str(write_events(tmp_path / "n.jsonl", t.events))
+    per = _json(runner.invoke(app, ["lineage", "customer.address", path, "-f", "json", "--trace", "n"]))
+    assert [(h["from"], h["fate"], h["code"]) for h in per["trace_hops"][0]["hops"]] == [
+        ("a", "kept", None), ("b", "not_forwarded", "SL104")]
+
+
+@pytest.mark.parametrize("text", ["order.items[*].qty", 'meta["x.y"][2]', "a", '["a b"].c'])
+def test_patterns_read_back_as_written(text: str) -> None:
+    assert format_pattern(parse_pattern(text)) == text
+
+
+@pytest.mark.parametrize("text", ["", "a..b", "a[", "a[x]", "a]", ".a"])
+def test_bad_patterns_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_pattern(text)
+
+
+# --- stats -------------------------------------------------------------------------------------------
+
+
+def _llm(t: T, agent: str, inp: int, out: int, cost: float, **extra: Any) -> T:
+    return t._add("llm.call", agent=agent, model="m", input_tokens=inp, output_tokens=out, cost_usd=cost, **extra)
+
+
+def test_orchestration_tax_splits_spend_by_the_documented_rules(tmp_path: Path, runner: CliRunner) -> None:
+    state = {"order": {"id": "o-1", "note": "x" * 368}}  # 400 bytes of compact JSON: 100 tokens
+    assert len(orjson.dumps(state)) == 400
+    t = T("tax")
+    _llm(t, "a", 1000, 100, 0.011)  # direct
+    t.send("a", "b", state, hid="h1").recv("a", "b", state, hid="h1")
+    t.send("b", "a", {"q": "?"}, hid="h2").recv("b", "a", {"q": "?"}, hid="h2")
+    _llm(t, "a", 500, 50, 0.0055)  # inside the clarification loop
+    t.send("a", "b", state, hid="h3").recv("a", "b", state, hid="h3")
+    _llm(t, "b", 300, 100, 0.004)  # re-reads the re-sent state: 100 of its input tokens are re-injection
+    t.send("b", "c", state, hid="h4", attempt=1)
+    _llm(t, "b", 200, 20, 0.0022)  # between two attempts: retry
+    t.send("b", "c", state, hid="h4", attempt=2).recv("b", "c", state, hid="h4")
+    _llm(t, "c", 100, 10, 0.0011, purpose="clarification")  # an explicit purpose wins
+    t.outcome("c")
+    path = str(write_events(tmp_path / "tax.jsonl", t.events))
+    view = _json(runner.invoke(app, ["stats", path, "-f", "json"]))
+    tax = {row["category"]: row for row in view["tax"]}
+    assert {c: (r["calls"], r["input_tokens"], r["output_tokens"]) for c, r in tax.items()} == {
+        "direct_work": (2, 1200, 200),
+        "handoff_retries": (1, 200, 20),
+        "clarification_loops": (2, 600, 60),
+        "context_reinjection": (1, 100, 0),
+    }
+    assert tax["context_reinjection"]["cost_usd"] == pytest.approx(0.001)  # 100 of the call's 400 tokens
+    assert view["tax_total"]["calls"] == 5 + 0 and view["tax_total"]["tokens"] == 2380
+    assert view["tax_total"]["cost_usd"] == pytest.approx(0.0238)
+    shares = [r["cost_share"] for r in view["tax"]]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_stats_edges_and_agents(tmp_path: Path, runner: CliRunner) -> None:
+    events: list[dict[str, Any]] = []
+    for n in range(100):
+        t = T(f"s{n}")
+        t.ts = 1000.0 + n * 10
+        t.send("a", "b", {"x": 1}, hid="h")
+        t.ts += n / 1000 - 1  # latency n ms
+        t.recv("a", "b", {"x": 1} if n % 4 else {}, hid="h")
+        t.end("a").end("b", "ok" if n % 10 else "error").outcome("b")
+        events += t.events
+    path = str(write_events(tmp_path / "s.jsonl", events))
+    view = _json(runner.invoke(app, ["stats", path, "-f", "json"]))
+    (edge,) = view["edges"]
+    assert (edge["latency_p50_ms"], edge["latency_p95_ms"], edge["latency_p99_ms"]) == pytest.approx((49, 94, 98))
+    assert edge["failure_rate_by_class"] == {"state_loss": 0.25, "context_drift": 0.0, "responsibility_gap": 0.0}
+    agents = {a["agent"]: a for a in view["agents"]}
+    assert agents["a"]["success_rate"] == 1.0 and agents["a"]["end_to_end_success_rate"] == 0.75
+    assert agents["b"]["success_rate"] == 0.9 and agents["b"]["traces"] == 100
+
+
+def test_stats_csv_writes_one_table(tmp_path: Path, runner: CliRunner) -> None:
+    out = tmp_path / "tax.csv"
+    result = runner.invoke(app, ["stats", INCIDENT, "-f", "csv", "--table", "tax", "-o", str(out)])
+    assert result.exit_code == 0 and result.stdout == ""
+    rows = out.read_bytes().decode().split("\r\n")
+    assert rows[0] == "category,calls,input_tokens,output_tokens,tokens,cost_usd,token_share,cost_share"
+    assert [r.split(",")[0] for r in rows[1:5]] == [
+        "direct_work", "handoff_retries", "clarification_loops", "context_reinjection"]
+    edges = runner.invoke(app, ["stats", INCIDENT, "-f", "csv", "--table", "edges"]).stdout_bytes.decode()
+    assert edges.startswith("from,to,handoffs,failed_handoffs,failure_rate,state_loss_rate")
+    result = runner.invoke(app, ["stats", INCIDENT, "-f", "csv"])
+    assert result.exit_code == 2 and "--format csv writes one table" in result.stderr
+
+
+def test_stats_csv_neutralises_formulas(tmp_path: Path, runner: CliRunner) -> None:
+    path = str(write_events(tmp_path / "f.jsonl", T("f").hop("=cmd|x", "@b", {"x": 1}).events))
+    text = runner.invoke(app, ["stats", path, "-f", "csv", "--table", "edges"]).stdout_bytes.decode()
+    assert "\r\n'=cmd|x,'@b," in text
+
+
+# --- help --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["scan", "show", "lineage", "stats"])
+def test_every_command_help_has_an_example(command: str, runner: CliRunner) -> None:
+    text = runner.invoke(app, [command, "--help"]).stdout
+    assert f"Example: handoff-audit {command} " in text
+    for flag in ("--agent", "--edge", "--class", "--kind", "--since", "--until"):
+        assert flag in text
