@@ -43,7 +43,11 @@ def _print(parts: list[RenderableType], width: int, color: bool) -> str:
     buf = io.StringIO()
     console = _console(buf, width, color)
     for part in parts:
-        console.print(part)
+        if isinstance(part, Text):
+            # Console.print wraps a Text unless told otherwise, whatever the Text's own setting.
+            console.print(part, no_wrap=part.no_wrap, overflow=part.overflow)
+        else:
+            console.print(part)
     return buf.getvalue()
 
 
@@ -56,6 +60,11 @@ def _line(*pieces: tuple[str, str] | str) -> Text:
         else:
             text.append(printable(piece[0]), style=piece[1])
     return text
+
+
+def _t(text: str, style: str = "") -> Text:
+    """Escaped trace text that may wrap (a table cell)."""
+    return Text(printable(text), style=style)
 
 
 def _pct(x: float | None) -> str:
@@ -93,13 +102,13 @@ def render_show(view: dict[str, Any], *, width: int = 120, color: bool = False) 
     head = _line(("trace ", "bold"), (view["trace_id"], "bold"))
     by_class = ", ".join(f"{c} {n}" for c, n in s["findings_by_class"].items() if n)
     outcome = "; ".join(f"{o['agent']} claimed {o['status']}" for o in s["outcomes"]) or "no outcome claimed"
-    facts = _line(
+    facts = _t(
         f"{plural(s['events'], 'event')}, {plural(s['handoffs'], 'handoff')}, {plural(s['findings'], 'finding')}"
         + (f" ({by_class})" if by_class else "")
         + f"; {outcome}; end to end: {'succeeded' if s['succeeded'] else 'failed'}"
     )
     llm = s["llm"]
-    spend = _line(
+    spend = _t(
         f"model spend: {plural(llm['calls'], 'call')}, {llm['input_tokens']:,} in + {llm['output_tokens']:,} out tokens,"
         f" ${llm['cost_usd']:.4f}"
     )
@@ -155,7 +164,8 @@ def _handoff_node(parent: Tree, lead: list[tuple[str, str] | str], entry: dict[s
     }[status]
     attempts = f"  {entry['attempts']} attempts" if entry["attempts"] > 1 else ""
     hid = "" if entry["handoff_id"] is None else f"  [{entry['handoff_id']}]"
-    label = _line(*lead, "handoff -> ", (entry["to"], "bold"), hid, detail, attempts, *_finding_mark(codes))
+    # Findings first: on a narrow terminal the end of the line is what gets cut.
+    label = _line(*lead, "handoff -> ", (entry["to"], "bold"), *_finding_mark(codes), detail, attempts, hid)
     node = parent.add(label)
     if status == "delivered" and not entry["changes"]:
         node.add(_line(("= received exactly as sent", "green")))
@@ -205,22 +215,24 @@ def render_lineage(view: dict[str, Any], *, width: int = 120, color: bool = Fals
         for fate in edge["fates"]:
             if fate["fate"] == "kept":
                 continue
-            parts.append(_line("  ", _sentence(field, edge, fate, total)))
+            sentence = _line("  ", _sentence(edge, fate, total))
+            sentence.no_wrap, sentence.overflow = False, "fold"  # a sentence wraps rather than lose its numbers
+            parts.append(sentence)
     table = Table(title="Per edge", title_justify="left")
-    table.add_column("from -> to", no_wrap=True, overflow="ellipsis")
-    table.add_column("carrying", justify="right")
-    table.add_column("fate", overflow="ellipsis", no_wrap=True)
-    table.add_column("traces", justify="right")
-    table.add_column("of carrying", justify="right")
-    table.add_column("of all", justify="right")
+    table.add_column("from -> to", overflow="fold")
+    for col in ("carried",):
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    table.add_column("fate", overflow="fold")
+    for col in ("traces", "% carried", "% all"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
     for edge in view["edges"]:
         first = True
         for fate in edge["fates"]:
             name = _fate_name(fate)
             table.add_row(
-                _line(f"{edge['from']} -> {edge['to']}") if first else "",
+                _t(f"{edge['from']} -> {edge['to']}") if first else "",
                 f"{edge['traces_carrying']:,}" if first else "",
-                _line((name, CLASS_STYLE.get(fate["class"] or "", ""))),
+                _t(name, CLASS_STYLE.get(fate["class"] or "", "")),
                 f"{fate['traces']:,}",
                 _pct(fate["share_of_carrying"]),
                 _pct(fate["share_of_traces"]),
@@ -243,7 +255,7 @@ _VERB = {
 }
 
 
-def _sentence(field: str, edge: dict[str, Any], fate: dict[str, Any], total: int) -> str:
+def _sentence(edge: dict[str, Any], fate: dict[str, Any], total: int) -> str:
     share = "" if fate["share_of_traces"] is None else f" ({fate['share_of_traces'] * 100:.1f}%)"
     if fate["fate"] == "renamed_field":
         what = f"renamed to {fate['renamed_to']}"
@@ -251,7 +263,7 @@ def _sentence(field: str, edge: dict[str, Any], fate: dict[str, Any], total: int
         what = f"{_VERB[fate['class']]} ({fate['fate']} {fate['code']})"
     else:
         what = fate["fate"].replace("_", " ")
-    return f"{field}: {what} at {edge['from']} -> {edge['to']} in {fate['traces']:,} of {plural(total, 'trace')}{share}"
+    return f"{what} at {edge['from']} -> {edge['to']} in {fate['traces']:,} of {plural(total, 'trace')}{share}"
 
 
 def _hop_line(hop: dict[str, Any], limit: int) -> Text:
@@ -262,7 +274,7 @@ def _hop_line(hop: dict[str, Any], limit: int) -> Text:
         (f"{hop['from']} -> {hop['to']}", "bold"), "  ", hop["path"], "  ", (fate + code, style), "  ",
     ]
     if fate == "renamed_field":
-        pieces += [f"now {hop['renamed_to']}: ", _value(hop["received"], limit)]
+        pieces = pieces[:-2] + [(f"{fate}{code} to {hop['renamed_to']}", style), "  ", _value(hop["received"], limit)]
     elif fate in ("kept",):
         pieces.append(_value(hop["sent"], limit))
     elif fate in ("not_handed_on", "not_forwarded"):
