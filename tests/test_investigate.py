@@ -344,3 +344,25 @@ def test_every_command_help_has_an_example(command: str, runner: CliRunner) -> N
     assert f"Example: handoff-audit {command} " in text
     for flag in ("--agent", "--edge", "--class", "--kind", "--since", "--until"):
         assert flag in text
+
+
+# --- the walk-through shows real output -----------------------------------------------------------------
+
+
+def test_every_command_in_the_investigation_page_prints_what_the_page_shows(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+    import shlex
+
+    from conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    page = (REPO / "docs" / "investigate.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```\n\$ handoff-audit ([^\n]*)\n(.*?)```", page, flags=re.S)
+    assert len(blocks) >= 9
+    for command, shown in blocks:
+        result = runner.invoke(app, shlex.split(command), env={"COLUMNS": "100"})
+        assert result.exit_code in (0, 1), (command, result.stderr)
+        out = result.stdout_bytes.decode().replace("\r\n", "\n")
+        assert [line.rstrip() for line in out.splitlines()] == shown.splitlines(), command

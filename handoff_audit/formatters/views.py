@@ -138,7 +138,7 @@ def render_show(view: dict[str, Any], *, width: int = 120, color: bool = False) 
             tree.add(_line(*lead, "llm.call ", model if isinstance(model, str) else "?", "  ", tokens, cost, purpose))
         elif typ == "tool.call":
             tool = entry.get("tool")
-            args = " ".join(f"{printable(k)}={_value(v, limit // 2)}" for k, v in sorted(entry["args"].items()))
+            args = " ".join(f"{printable(k)}={_value(v, limit)}" for k, v in sorted(entry["args"].items()))
             tree.add(_line(*lead, "tool.call ", tool if isinstance(tool, str) else "?", " ", args,
                            *_finding_mark(entry.get("findings", []))))
         elif typ == "outcome":
@@ -199,14 +199,12 @@ def render_lineage(view: dict[str, Any], *, width: int = 120, color: bool = Fals
     field = view["field"]
     if "trace_hops" in view:
         for trace in view["trace_hops"]:
-            tree = Tree(_line(("trace ", "bold"), (trace["trace_id"], "bold"), "  ", field), guide_style="dim")
-            if not trace["hops"]:
-                tree.add(_line("(no handoff carried this field)"))
+            table = Table(title=_t(f"trace {trace['trace_id']}  {field}"), title_justify="left")
+            for col in ("from -> to", "path", "fate", "sent", "received"):
+                table.add_column(col, overflow="fold")
             for hop in trace["hops"]:
-                tree.add(_hop_line(hop, limit))
-            parts.append(tree)
-        if not view["trace_hops"]:
-            parts.append(_line("no trace selected"))
+                table.add_row(*_hop_cells(hop, limit))
+            parts.append(table if trace["hops"] else _t(f"trace {trace['trace_id']}: no handoff carried {field}"))
         return _print(parts, width, color)
     total = view["traces"]
     head = _line((field, "bold"), f": carried in {view['traces_with_field']:,} of {plural(total, 'trace')}")
@@ -266,28 +264,22 @@ def _sentence(edge: dict[str, Any], fate: dict[str, Any], total: int) -> str:
     return f"{what} at {edge['from']} -> {edge['to']} in {fate['traces']:,} of {plural(total, 'trace')}{share}"
 
 
-def _hop_line(hop: dict[str, Any], limit: int) -> Text:
+def _hop_cells(hop: dict[str, Any], limit: int) -> tuple[Text, ...]:
     fate = hop["fate"]
     style = CLASS_STYLE.get(hop["class"] or "", "green" if fate == "kept" else "")
-    code = f" {hop['code']}" if hop["code"] else ""
-    pieces: list[tuple[str, str] | str] = [
-        (f"{hop['from']} -> {hop['to']}", "bold"), "  ", hop["path"], "  ", (fate + code, style), "  ",
-    ]
+    name = fate if hop["code"] is None else f"{fate} {hop['code']}"
     if fate == "renamed_field":
-        pieces = pieces[:-2] + [(f"{fate}{code} to {hop['renamed_to']}", style), "  ", _value(hop["received"], limit)]
-    elif fate in ("kept",):
-        pieces.append(_value(hop["sent"], limit))
-    elif fate in ("not_handed_on", "not_forwarded"):
-        pieces.append("(not in the sent state)")
-    elif fate == "never_received":
-        pieces += [_value(hop["sent"], limit), " -> (never received)"]
+        name += f" to {hop['renamed_to']}"
     elif fate == "changed_inside":
-        pieces.append("inside: " + ", ".join(hop["kinds_inside"]))
+        name += ": " + ", ".join(hop["kinds_inside"])
+    sent = "(not sent)" if fate in ("injected_field", "not_handed_on", "not_forwarded") else _value(hop["sent"], limit)
+    if fate in ("removed_field", "not_handed_on", "not_forwarded"):
+        received = "(absent)"
+    elif fate == "never_received":
+        received = "(never received)"
     else:
-        received = "(absent)" if fate == "removed_field" else _value(hop["received"], limit)
-        sent = "(not sent)" if fate == "injected_field" else _value(hop["sent"], limit)
-        pieces += [sent, " -> ", received]
-    return _line(*pieces)
+        received = _value(hop["received"], limit)
+    return (_t(f"{hop['from']} -> {hop['to']}"), _t(hop["path"]), _t(name, style), _t(sent), _t(received))
 
 
 # --- stats ------------------------------------------------------------------------------------------
