@@ -9,6 +9,7 @@ without it, with no finding, is ``not_handed_on`` (top-level scoping, not a loss
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -135,6 +136,7 @@ class Hop:
     renamed_to: str | None = None
     kinds_inside: tuple[str, ...] = ()
     renamed_from: tuple[Path, Path] | None = None  # (old key, new key) of the rename, to follow it
+    renamed_pattern: str | None = None  # the new pattern, when the rename renamed the whole pattern
 
     def to_dict(self) -> dict[str, Any]:
         rule = RULES.get(self.fate)
@@ -172,6 +174,9 @@ def trace_hops(rec: TraceRecord, pattern: Pattern, flt: Filter) -> list[Hop]:
                 hop = _fate(h, path, value, recv_state, ts)
                 if hop.renamed_from is not None:
                     new_pat = _follow(pat, *hop.renamed_from)
+                    if new_pat != pat:
+                        # Counted over traces, a rename of the whole pattern reads as the new pattern.
+                        hop = dataclasses.replace(hop, renamed_pattern=format_pattern(new_pat))
                 found.append(hop)
         elif sent_state is not None and had.get(h.from_agent) and h.to_agent not in had[h.from_agent]:
             # (A hand-back to an agent the field came from loses nothing: that agent has it.)
@@ -296,7 +301,7 @@ class Aggregate:
         self.with_field += 1
         for edge in {(h.from_agent, h.to_agent) for h in hops}:
             self.carried[edge] += 1
-        for key in {(h.from_agent, h.to_agent, h.fate, h.renamed_to or "") for h in hops}:
+        for key in {(h.from_agent, h.to_agent, h.fate, h.renamed_pattern or h.renamed_to or "") for h in hops}:
             self.fates[key] += 1
 
     def to_dict(self, field_path: str) -> dict[str, Any]:

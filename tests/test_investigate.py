@@ -237,6 +237,15 @@ def test_lineage_wildcard_over_list_items(tmp_path: Path, runner: CliRunner) -> 
         ("order.items[0].qty", "kept"), ("order.items[1].qty", "type_changed")]
 
 
+def test_lineage_counts_a_rename_above_a_wildcard_as_the_new_pattern(tmp_path: Path, runner: CliRunner) -> None:
+    order = {"items": [{"qty": 1}, {"qty": 2}], "id": "o-17"}
+    t = T("r").hop("a", "b", {"order": order}, {"purchase": order}).hop("b", "c", {"purchase": order})
+    path = str(write_events(tmp_path / "r.jsonl", t.events))
+    view = _json(runner.invoke(app, ["lineage", "order.items[*].qty", path, "-f", "json"]))
+    fates = {(e["from"], f["fate"], f["renamed_to"], f["traces"]) for e in view["edges"] for f in e["fates"]}
+    assert fates == {("a", "renamed_field", "purchase.items[*].qty", 1), ("b", "kept", None, 1)}
+
+
 def test_lineage_sees_a_field_not_handed_on(tmp_path: Path, runner: CliRunner) -> None:
     sent = {"customer": {"id": 1, "address": "x"}}
     t = T("n").hop("a", "b", sent).hop("b", "c", {"customer": {"id": 1}})

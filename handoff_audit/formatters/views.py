@@ -23,6 +23,8 @@ from handoff_audit.rules import RULES
 
 OP_MARK = {"removed": ("-", "red"), "changed": ("~", "yellow"), "added": ("+", "cyan"), "renamed": (">", "yellow")}
 MIN_VALUE = 12
+MAX_SENTENCES = 10  # lineage: the most frequent fates, as sentences
+MAX_TABLE_ROWS = 200
 
 
 def _console(buf: io.StringIO, width: int, color: bool) -> Console:
@@ -68,7 +70,9 @@ def _t(text: str, style: str = "") -> Text:
 
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 100:.1f}%"
+    if x is None:
+        return "n/a"
+    return "<0.1%" if 0 < x < 0.0005 else f"{x * 100:.1f}%"
 
 
 def _ms(x: float | None) -> str:
@@ -209,13 +213,15 @@ def render_lineage(view: dict[str, Any], *, width: int = 120, color: bool = Fals
     total = view["traces"]
     head = _line((field, "bold"), f": carried in {view['traces_with_field']:,} of {plural(total, 'trace')}")
     parts.append(head)
-    for edge in view["edges"]:
-        for fate in edge["fates"]:
-            if fate["fate"] == "kept":
-                continue
-            sentence = _line("  ", _sentence(edge, fate, total))
-            sentence.no_wrap, sentence.overflow = False, "fold"  # a sentence wraps rather than lose its numbers
-            parts.append(sentence)
+    events = [(fate, edge) for edge in view["edges"] for fate in edge["fates"] if fate["fate"] != "kept"]
+    # Findings first, most frequent first; stable, so edges stay in name order within a count.
+    events.sort(key=lambda fe: (fe[0]["code"] is None, -fe[0]["traces"]))
+    for fate, edge in events[:MAX_SENTENCES]:
+        sentence = _line("  ", _sentence(edge, fate, total))
+        sentence.no_wrap, sentence.overflow = False, "fold"  # a sentence wraps rather than lose its numbers
+        parts.append(sentence)
+    if len(events) > MAX_SENTENCES:
+        parts.append(_t(f"  ... and {len(events) - MAX_SENTENCES:,} more, in the table below"))
     table = Table(title="Per edge", title_justify="left")
     table.add_column("from -> to", overflow="fold")
     for col in ("carried",):
@@ -223,9 +229,13 @@ def render_lineage(view: dict[str, Any], *, width: int = 120, color: bool = Fals
     table.add_column("fate", overflow="fold")
     for col in ("traces", "% carried", "% all"):
         table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    rows = 0
     for edge in view["edges"]:
         first = True
         for fate in edge["fates"]:
+            rows += 1
+            if rows > MAX_TABLE_ROWS:
+                continue
             name = _fate_name(fate)
             table.add_row(
                 _t(f"{edge['from']} -> {edge['to']}") if first else "",
@@ -238,6 +248,8 @@ def render_lineage(view: dict[str, Any], *, width: int = 120, color: bool = Fals
             first = False
     if view["edges"]:
         parts.append(table)
+    if rows > MAX_TABLE_ROWS:
+        parts.append(_t(f"... and {rows - MAX_TABLE_ROWS:,} more rows: use --format json for all of them, or --edge"))
     return _print(parts, width, color)
 
 
@@ -254,7 +266,7 @@ _VERB = {
 
 
 def _sentence(edge: dict[str, Any], fate: dict[str, Any], total: int) -> str:
-    share = "" if fate["share_of_traces"] is None else f" ({fate['share_of_traces'] * 100:.1f}%)"
+    share = "" if fate["share_of_traces"] is None else f" ({_pct(fate['share_of_traces'])})"
     if fate["fate"] == "renamed_field":
         what = f"renamed to {fate['renamed_to']}"
     elif fate["code"] is not None:
