@@ -375,3 +375,39 @@ def test_every_command_in_the_investigation_page_prints_what_the_page_shows(
         assert result.exit_code in (0, 1), (command, result.stderr)
         out = result.stdout_bytes.decode().replace("\r\n", "\n")
         assert [line.rstrip() for line in out.splitlines()] == shown.splitlines(), command
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    """Run the CLI with stdout on a pseudo-terminal; return what it printed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    base = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    proc = subprocess.Popen([sys.executable, "-m", "handoff_audit", *args], stdout=follower, stderr=subprocess.DEVNULL,
+                            env={**base, "COLUMNS": "100", **env})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait()
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> None:
+    t = T("c\x1b[31m").hop("a", "b", {"x": 1}, {"x": 2}).outcome("b")
+    path = str(write_events(tmp_path / "c.jsonl", t.events))
+    coloured = _on_a_terminal(["show", "c", path], {})
+    assert "\x1b[" in coloured  # our own styles
+    assert "c\\x1b[31m" in coloured  # the trace's escape, made visible
+    plain = _on_a_terminal(["show", "c", path], {"NO_COLOR": "1"})
+    assert "\x1b" not in plain and "c\\x1b[31m" in plain
