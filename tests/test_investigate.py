@@ -157,6 +157,15 @@ def test_show_marks_retries_and_clarification_loops(runner: CliRunner) -> None:
     assert [f["code"] for f in view["findings"]] == ["CD207"]
 
 
+def test_show_filters_the_timeline(runner: CliRunner) -> None:
+    view = _json(runner.invoke(app, ["show", "checkout-4135", INCIDENT, "-f", "json", "--edge", "inventory:payment"]))
+    assert {(e["from"], e["to"]) for e in view["timeline"] if e["type"] == "handoff"} == {("inventory", "payment")}
+    assert {e["agent"] for e in view["timeline"]} == {"inventory", "payment"}
+    assert view["findings"] == [] and view["filters"] == ["--edge inventory:payment"]
+    view = _json(runner.invoke(app, ["show", "checkout-4135", INCIDENT, "-f", "json", "--kind", "SL101"]))
+    assert view["summary"]["handoffs"] == 2 and view["findings"] == []
+
+
 def test_show_takes_a_unique_prefix_and_lists_an_ambiguous_one(runner: CliRunner) -> None:
     assert "trace checkout-4233" in runner.invoke(app, ["show", "checkout-423", INCIDENT]).stdout
     result = runner.invoke(app, ["show", "checkout-41", INCIDENT])
@@ -411,3 +420,35 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> No
     assert "c\\x1b[31m" in coloured  # the trace's escape, made visible
     plain = _on_a_terminal(["show", "c", path], {"NO_COLOR": "1"})
     assert "\x1b" not in plain and "c\\x1b[31m" in plain
+
+
+def test_full_collector_keeps_the_same_events_through_add_and_through_the_native_reader() -> None:
+    from handoff_audit.adapters.native import NativeAdapter, make_event
+    from handoff_audit.records import FullCollector, TraceRecord
+    from handoff_audit.summary import Aggregator
+
+    def collect(feed: Any) -> dict[str, list[tuple[Any, ...]]]:
+        seen: dict[str, list[tuple[Any, ...]]] = {}
+
+        def on_trace(rec: TraceRecord) -> None:
+            seen[rec.trace_id] = [(x.seq, x.type, x.agent, x.ts, x.line, x.data.get("status")) for x in rec.extras]
+            return None
+
+        sink = FullCollector(200_000, Aggregator(), on_trace)
+        feed(sink)
+        sink.close_all()
+        return seen
+
+    def via_add(sink: FullCollector) -> None:
+        with open(INCIDENT, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                sink.add(make_event(orjson.loads(raw), sink.seq + 1, INCIDENT, lineno))
+
+    def via_feed(sink: FullCollector) -> None:
+        with open(INCIDENT, "rb") as fh:
+            NativeAdapter().feed(fh, INCIDENT, sink)
+
+    native = collect(via_feed)
+    assert native == collect(via_add)
+    assert len(native) == 24
+    assert {e[1] for extras in native.values() for e in extras} == {"agent.start", "agent.end", "llm.call"}
