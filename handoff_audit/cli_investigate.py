@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
                     agg.add(hops)
                 return None
 
-            pipeline.run(ScanConfig(tuple(paths), idle_lines=idle_lines), on_trace=on_trace)
+            pipeline.run_traces(ScanConfig(tuple(paths), idle_lines=idle_lines), on_trace)
             field = lin.format_pattern(pattern)
             if trace:
                 if not per_trace:

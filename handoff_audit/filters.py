@@ -208,7 +208,7 @@ def run_filtered(config: ScanConfig, flt: Filter) -> Report:
                 counts[1] += status == "ok"
         return selected
 
-    report = pipeline.run(config, on_trace=on_trace)
+    report, _ = pipeline.run_traces(config, on_trace)
     summary = dataclasses.replace(
         report.summary,
         agents=tuple(AgentStats(a, c[0], c[1]) for a, c in sorted(ends.items())),

@@ -45,7 +45,7 @@ def find_trace(config: ScanConfig, wanted: str) -> TraceRecord:
                 first.append(rec)
         return None
 
-    pipeline.run(config, on_trace=on_trace)
+    pipeline.run_traces(config, on_trace)
     if exact:
         return exact[0]
     if not candidates:

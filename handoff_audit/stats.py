@@ -58,7 +58,6 @@ class Stats:
     """Accumulates selected traces; ``to_dict`` gives the three tables."""
 
     flt: Filter
-    agg: Aggregator = field(default_factory=Aggregator)
     agents: dict[str, _AgentAcc] = field(default_factory=dict)
     edge_class: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)  # handoffs with a finding of class
     spend: dict[str, _Spend] = field(default_factory=lambda: {c: _Spend() for c in CATEGORIES})
@@ -150,10 +149,10 @@ class Stats:
         s.output_tokens += out
         s.cost_usd += cost
 
-    def to_dict(self) -> dict[str, Any]:
-        """The three tables as data."""
+    def to_dict(self, agg: Aggregator) -> dict[str, Any]:
+        """The three tables as data; ``agg`` is the aggregate the selected traces were folded into."""
         edges = []
-        for (frm, to), e in sorted(self.agg.edges.items()):
+        for (frm, to), e in sorted(agg.edges.items()):
             by_class = self.edge_class.get((frm, to), Counter())
             edges.append({
                 "from": frm,
@@ -243,8 +242,8 @@ def _ms(x: float | None) -> float | None:
 def run_stats(config: ScanConfig, flt: Filter) -> tuple[dict[str, Any], Report]:
     """Read the inputs and return (the stats tables, the filtered scan report)."""
     stats = Stats(flt)
-    report = pipeline.run(config, agg=stats.agg, on_trace=stats.on_trace)
-    data = stats.to_dict()
+    report, agg = pipeline.run_traces(config, stats.on_trace)
+    data = stats.to_dict(agg)
     data["summary"] = {
         "traces": report.summary.traces,
         "events": report.summary.events,
