@@ -132,9 +132,12 @@ KindOpt = Annotated[
     typer.Option("--kind", help="Report only findings of this kind or rule code (repeatable).", metavar="KIND"),
 ]
 SinceOpt = Annotated[
-    Optional[str], typer.Option("--since", help="Report only what happened at or after this time (RFC 3339 or Unix seconds).")
+    Optional[str],
+    typer.Option("--since", help="Report only what happened at or after this time (RFC 3339 or Unix seconds).", metavar="TIME"),
 ]
-UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Report only what happened before this time.")]
+UntilOpt = Annotated[
+    Optional[str], typer.Option("--until", help="Report only what happened before this time.", metavar="TIME")
+]
 
 
 def _version(value: bool) -> None:
