@@ -185,14 +185,13 @@ def scan(
     Example: handoff-audit scan traces/ --format json -o report.json
     """
     from handoff_audit import pipeline
-    from handoff_audit.cli_investigate import make_filter
-    from handoff_audit.filters import run_filtered
+    from handoff_audit.filters import parse_filter, run_filtered
     from handoff_audit.formatters import render
     from handoff_audit.policy import verdict
 
     def work() -> int:
         bar = False if show_progress is None and quiet else show_progress
-        flt = make_filter(trace, agent, edge, class_, kind, since, until)
+        flt = parse_filter(trace, agent, edge, class_, kind, since, until)
         config = ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar,
                             input_format=input_format.adapter())
         report = run_filtered(config, flt) if flt.active else pipeline.run(config)

@@ -9,16 +9,13 @@ Like ``scan``: flags -> config -> a run over the inputs -> a view -> text. The v
 import enum
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import orjson
 import typer
 
 from handoff_audit.config import DEFAULT_IDLE_LINES, ScanConfig
 from handoff_audit.errors import UsageError
-
-if TYPE_CHECKING:
-    from handoff_audit.filters import Filter
 
 
 class ViewFormat(str, enum.Enum):
@@ -96,10 +93,11 @@ def register(app: typer.Typer) -> None:
         Example: handoff-audit show drift-unit sample_traces/
         """
         from handoff_audit import show as show_mod
+        from handoff_audit.filters import parse_filter
         from handoff_audit.formatters.views import render_show
 
         def work() -> int:
-            flt = make_filter(None, agent, edge, class_, kind, since, until)
+            flt = parse_filter(None, agent, edge, class_, kind, since, until)
             rec = show_mod.find_trace(ScanConfig(tuple(paths), idle_lines=idle_lines), trace_id)
             view = show_mod.build(rec, flt)
             width, color = terminal(output)
@@ -137,12 +135,13 @@ def register(app: typer.Typer) -> None:
         Example: handoff-audit lineage customer.shipping_address sample_traces/incident_checkout.jsonl
         """
         from handoff_audit import lineage as lin
+        from handoff_audit.filters import parse_filter
         from handoff_audit import pipeline
         from handoff_audit.formatters.views import render_lineage
 
         def work() -> int:
             pattern = lin.parse_pattern(field_path)
-            flt = make_filter(trace, agent, edge, class_, kind, since, until)
+            flt = parse_filter(trace, agent, edge, class_, kind, since, until)
             per_trace: list[dict[str, Any]] = []
             agg = lin.Aggregate()
 
@@ -201,11 +200,12 @@ def register(app: typer.Typer) -> None:
         \b
         Example: handoff-audit stats sample_traces/ --format csv --table tax -o tax.csv
         """
+        from handoff_audit.filters import parse_filter
         from handoff_audit.formatters.views import render_stats, stats_csv
         from handoff_audit.stats import run_stats
 
         def work() -> int:
-            flt = make_filter(trace, agent, edge, class_, kind, since, until)
+            flt = parse_filter(trace, agent, edge, class_, kind, since, until)
             chosen = tuple(dict.fromkeys(t.value for t in table)) if table else tuple(t.value for t in StatsTable)
             if fmt is StatsFormat.csv and len(chosen) != 1:
                 raise UsageError("--format csv writes one table: add --table edges, --table agents or --table tax")
@@ -224,18 +224,3 @@ def register(app: typer.Typer) -> None:
 
 
 TABLE_KEYS = {"edges": "edges", "agents": "agents", "tax": "tax", "tax_total": "tax"}
-
-
-def make_filter(
-    trace: list[str] | None,
-    agent: list[str] | None,
-    edge: list[str] | None,
-    class_: list[str] | None,
-    kind: list[str] | None,
-    since: str | None,
-    until: str | None,
-) -> "Filter":
-    """The Filter for the shared filter options (UsageError for a value that does not parse)."""
-    from handoff_audit.filters import parse_filter
-
-    return parse_filter(trace, agent, edge, class_, kind, since, until)
