@@ -452,3 +452,21 @@ def test_full_collector_keeps_the_same_events_through_add_and_through_the_native
     assert native == collect(via_add)
     assert len(native) == 24
     assert {e[1] for extras in native.values() for e in extras} == {"agent.start", "agent.end", "llm.call"}
+
+
+@pytest.mark.parametrize("width", [40, 72, 140])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stats", INCIDENT],
+        ["lineage", "customer.shipping_address", INCIDENT],
+        ["lineage", "customer.shipping_address", INCIDENT, "--trace", "checkout-4135"],
+        ["show", "checkout-4163", INCIDENT],
+    ],
+)
+def test_terminal_views_fit_the_width(args: list[str], width: int, runner: CliRunner) -> None:
+    result = runner.invoke(app, args, env={"COLUMNS": str(width)})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert "\x1b" not in result.stdout  # not a terminal: no colour
