@@ -137,6 +137,7 @@ class Hop:
     kinds_inside: tuple[str, ...] = ()
     renamed_from: tuple[Path, Path] | None = None  # (old key, new key) of the rename, to follow it
     renamed_pattern: str | None = None  # the new pattern, when the rename renamed the whole pattern
+    arrived: bool = True  # whether the receiver's state has the field (``received`` is null otherwise)
 
     def to_dict(self) -> dict[str, Any]:
         rule = RULES.get(self.fate)
@@ -153,6 +154,7 @@ class Hop:
             "received": self.received,
             "renamed_to": self.renamed_to,
             "kinds_inside": list(self.kinds_inside),
+            "arrived": self.arrived,
         }
 
 
@@ -208,7 +210,7 @@ def _fate_ok(flt: Filter, fate: str) -> bool:
 def _fate(h: Handoff, path: Path, value: Any, recv_state: Any, ts: float | None) -> Hop:
     where = format_path(path)
     if recv_state is None:
-        return Hop(h.handoff_id, h.from_agent, h.to_agent, ts, where, ORPHANED, value, None)
+        return Hop(h.handoff_id, h.from_agent, h.to_agent, ts, where, ORPHANED, value, None, arrived=False)
     got = expand(recv_state, path)
     received = got[0][1] if got else None
     f = _finding_at(h, path)
@@ -219,7 +221,7 @@ def _fate(h: Handoff, path: Path, value: Any, recv_state: Any, ts: float | None)
             new = format_path((*target, *path[len(source):]))
             return Hop(h.handoff_id, h.from_agent, h.to_agent, ts, where, f.kind, value, received, new,
                        renamed_from=(source, target))
-        return Hop(h.handoff_id, h.from_agent, h.to_agent, ts, where, f.kind, value, received)
+        return Hop(h.handoff_id, h.from_agent, h.to_agent, ts, where, f.kind, value, received, arrived=bool(got))
     inside = sorted({f.kind for f in h.findings if _below(f.path, where)})
     if inside:
         return Hop(h.handoff_id, h.from_agent, h.to_agent, ts, where, INSIDE, value, received, kinds_inside=tuple(inside))

@@ -470,3 +470,19 @@ def test_terminal_views_fit_the_width(args: list[str], width: int, runner: CliRu
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= width
     assert "\x1b" not in result.stdout  # not a terminal: no colour
+
+
+def test_odd_traces_show_absence_and_clock_skew_plainly(tmp_path: Path, runner: CliRunner) -> None:
+    events = [
+        {"trace_id": "o", "type": "handoff.sent", "handoff_id": "h", "from": "a", "to": "b", "state": {"y": {"z": None}}, "ts": 5},
+        {"trace_id": "o", "type": "handoff.received", "handoff_id": "h", "from": "a", "to": "b", "state": {"y": {}}, "ts": 4},
+        {"trace_id": "o", "type": "llm.call", "agent": "b", "input_tokens": "many", "cost_usd": "1"},
+    ]
+    path = str(write_events(tmp_path / "o.jsonl", events))
+    per = _json(runner.invoke(app, ["lineage", "y.z", path, "-f", "json", "--trace", "o"]))
+    (hop,) = per["trace_hops"][0]["hops"]
+    assert (hop["fate"], hop["sent"], hop["received"], hop["arrived"]) == ("nulled_field", None, None, False)
+    shown = runner.invoke(app, ["show", "o", path]).stdout
+    assert "receipt timed 1,000 ms before the send (clock skew)" in shown
+    stats = _json(runner.invoke(app, ["stats", path, "-f", "json"]))["tax_total"]
+    assert (stats["calls"], stats["calls_without_tokens"], stats["calls_without_cost"]) == (1, 1, 1)

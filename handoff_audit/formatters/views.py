@@ -161,8 +161,12 @@ def render_show(view: dict[str, Any], *, width: int = 120, color: bool = False) 
 def _handoff_node(parent: Tree, lead: list[tuple[str, str] | str], entry: dict[str, Any], limit: int) -> None:
     codes = [f["code"] for f in entry["findings"]]
     status = entry["status"]
+    latency = entry["latency_ms"]
     detail = {
-        "delivered": "" if entry["latency_ms"] is None else f"  received in {_ms(entry['latency_ms'])} ms",
+        "delivered": "" if latency is None else (
+            f"  received in {_ms(latency)} ms" if latency >= 0
+            else f"  receipt timed {_ms(-latency)} ms before the send (clock skew)"
+        ),
         "orphaned": "  never received",
         "unsolicited": "  received, never sent",
     }[status]
@@ -285,10 +289,10 @@ def _hop_cells(hop: dict[str, Any], limit: int) -> tuple[Text, ...]:
     elif fate == "changed_inside":
         name += ": " + ", ".join(hop["kinds_inside"])
     sent = "(not sent)" if fate in ("injected_field", "not_handed_on", "not_forwarded") else _value(hop["sent"], limit)
-    if fate in ("removed_field", "not_handed_on", "not_forwarded"):
-        received = "(absent)"
-    elif fate == "never_received":
+    if fate == "never_received":
         received = "(never received)"
+    elif fate in ("removed_field", "not_handed_on", "not_forwarded") or not hop.get("arrived", True):
+        received = "(absent)"
     else:
         received = _value(hop["received"], limit)
     return (_t(f"{hop['from']} -> {hop['to']}"), _t(hop["path"]), _t(name, style), _t(sent), _t(received))
