@@ -52,8 +52,13 @@ class Collector:
         self.next_expiry = self.expire_every
         self.tick: Callable[[int], None] | None = None  # told the lines read, at every idle check
 
-    def add(self, ev: Event) -> None:
-        """Take one event; its ``seq`` counts input lines and must not go back."""
+    def add(self, ev: Event, data: dict[str, Any] | None = None) -> None:
+        """Take one event; its ``seq`` counts input lines and must not go back.
+
+        ``data`` is the event as the adapter built it, where it has one: a collector that keeps every
+        event (``keep_rest``) keeps it with an agent turn or model call, for the fields an Event
+        does not carry (token counts, cost).
+        """
         self.seq = ev.seq
         if self.parts > 1 and event_owner({"trace_id": ev.trace_id}, self.parts) != self.part:
             return
@@ -75,7 +80,7 @@ class Collector:
         elif ev.type not in KNOWN_TYPES:
             self.unknown(ev.type)
         if self.keep_rest and ev.type not in KEPT_TYPES:
-            entry[1].append(ev)
+            entry[1].append(ev if data is None else (ev, data))
         if ev.seq >= self.next_expiry:
             self.expire(ev.seq)
 

@@ -143,6 +143,8 @@ class FullCollector(Collector):
                     events.append(e)
                 else:
                     extras.append(_extra_of_event(e))
+            elif len(e) == 2:  # an event handed over with the dict it was made from
+                extras.append(_extra_of_event(e[0], e[1]))
             elif len(e) == 4:
                 extras.append(_extra_of_line(tid, e))
             else:
@@ -171,8 +173,10 @@ def _extra_of_line(tid: str, kept: tuple[Any, ...]) -> Extra:
                  data, source, line)
 
 
-def _extra_of_event(ev: Event) -> Extra:
+def _extra_of_event(ev: Event, given: dict[str, Any] | None = None) -> Extra:
     data: dict[str, Any] = {"trace_id": ev.trace_id, "type": ev.type}
+    if given is not None:
+        data.update(given)
     if ev.agent is not None:
         data["agent"] = ev.agent
     if ev.status is not None:

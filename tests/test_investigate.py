@@ -486,3 +486,14 @@ def test_odd_traces_show_absence_and_clock_skew_plainly(tmp_path: Path, runner: 
     assert "receipt timed 1,000 ms before the send (clock skew)" in shown
     stats = _json(runner.invoke(app, ["stats", path, "-f", "json"]))["tax_total"]
     assert (stats["calls"], stats["calls_without_tokens"], stats["calls_without_cost"]) == (1, 1, 1)
+
+
+def test_model_spend_from_span_formats_matches_their_native_conversion(tmp_path: Path, runner: CliRunner) -> None:
+    spans = str(SAMPLES / "frameworks" / "agents_sdk_input_filter_drops_tool_output.jsonl")
+    native = tmp_path / "native.jsonl"
+    assert runner.invoke(app, ["convert", spans, "-o", str(native)]).exit_code == 0
+    direct = _json(runner.invoke(app, ["stats", spans, "-f", "json"]))
+    converted = _json(runner.invoke(app, ["stats", str(native), "-f", "json"]))
+    assert direct["tax_total"]["tokens"] > 0
+    for key in ("tax", "tax_total", "agents", "edges"):
+        assert direct[key] == converted[key], key

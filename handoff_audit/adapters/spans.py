@@ -142,7 +142,7 @@ def _emit(sink: Any, tid: str, spans: list[Span]) -> None:
         elif write is not None:
             write(ev)
         else:
-            sink.add(make_event(ev, sink.seq + 1, source, line))
+            sink.add(make_event(ev, sink.seq + 1, source, line), ev)
     if write is None:
         sink.close(tid)
 
