@@ -92,7 +92,7 @@ def _sources(config: ScanConfig) -> list[Source]:
 
 
 def _audit(sources: list[Source], config: ScanConfig, part: int, parts: int) -> Aggregator:
-    agg = Aggregator(tuple(s.name for s in sources))
+    agg = Aggregator(tuple(s.name for s in sources), config.ignore, config.keep_traces)
     collector = Collector(config.idle_lines, agg, part, parts)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
