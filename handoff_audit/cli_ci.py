@@ -187,6 +187,10 @@ def resolve(
         parsed.append(("json", str(write_baseline)))
     if sum(path == STDOUT for _, path in parsed) > 1:
         raise UsageError("--output: only one report can go to stdout")
+    for _, path in parsed:
+        # Checked before the run, so that no report is written when another one could not be.
+        if path != STDOUT and not Path(path).parent.is_dir():
+            raise UsageError(f"{path}: cannot write report (no such directory)")
 
     if fail_on is not None:
         fail_codes = select_codes(fail_on, "--fail-on")

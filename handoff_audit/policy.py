@@ -22,14 +22,15 @@ MAX_LISTED_CODES = 5  # a reason lists this many rule codes, then "..."
 
 
 def select_codes(selectors: Iterable[str], option: str = "--fail-on") -> frozenset[str]:
-    """Rule codes named by class names, kinds or codes (case of codes is ignored).
+    """Rule codes named by class names, kinds or codes (in any case).
 
     ``error`` and ``warning`` select the rules of that severity; ``none`` selects nothing. An
     unknown name is a UsageError naming ``option``.
     """
     codes: set[str] = set()
     for raw in selectors:
-        for token in (t.strip() for t in raw.split(",")):
+        for original in (t.strip() for t in raw.split(",")):
+            token = original.lower()
             if not token or token == "none":
                 continue
             if token in CLASSES:
@@ -42,7 +43,7 @@ def select_codes(selectors: Iterable[str], option: str = "--fail-on") -> frozens
                 codes.update(r.code for r in RULES.values() if r.severity.value == token)
             else:
                 raise UsageError(
-                    f"{option}: unknown class, kind or rule code {token!r} "
+                    f"{option}: unknown class, kind or rule code {original!r} "
                     "(see docs/rules.md; classes: " + ", ".join(CLASSES) + ")"
                 )
     return frozenset(codes)

@@ -26,6 +26,7 @@ from handoff_audit.models import Finding, Report, TraceRecord
 
 DEFAULT_GLOB = "*.trace.jsonl"
 VALUE_WIDTH = 60
+ABSENT_KINDS = frozenset({"removed_field", "not_forwarded"})  # their ``received`` is absent, not null
 
 
 def describe(f: Finding) -> str:
@@ -34,7 +35,8 @@ def describe(f: Finding) -> str:
     at = f" ({f.file}:{f.line})" if f.file is not None else ""
     values = ""
     if f.sent is not None or f.received is not None:
-        values = f" [{shorten(json_text(f.sent), VALUE_WIDTH)} -> {shorten(json_text(f.received), VALUE_WIDTH)}]"
+        received = "(absent)" if f.kind in ABSENT_KINDS else shorten(json_text(f.received), VALUE_WIDTH)
+        values = f" [{shorten(json_text(f.sent), VALUE_WIDTH)} -> {received}]"
     path = f" at {printable(f.path)}" if f.path else ""
     return printable(f"trace {f.trace_id}, {edge}: ") + f"{f.code} {f.kind}{path}: {printable(f.message)}{values}{at}"
 
@@ -53,6 +55,7 @@ def assert_clean(report: Report, *selectors: str) -> None:
     """
     from handoff_audit.policy import evaluate, select_codes
 
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function
     if selectors:
         codes = select_codes(selectors, "assert_clean")
         bad = [f for f in report.findings if f.code in codes]
@@ -76,6 +79,7 @@ class HandoffAudit:
 
     def assert_clean(self, report: Report, *selectors: str) -> None:
         """See ``assert_clean``."""
+        __tracebackhide__ = True
         assert_clean(report, *selectors)
 
 

@@ -16,6 +16,8 @@ settings.load_profile("handoff-audit")
 from handoff_audit.models import Report
 from handoff_audit.pipeline import ScanConfig, run
 
+pytest_plugins = ["pytester"]  # runs the pytest plugin in a test session of its own
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_traces"
 GOLDEN = Path(__file__).resolve().parent / "golden"

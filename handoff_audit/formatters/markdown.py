@@ -129,9 +129,9 @@ def _values(f: Finding) -> str:
     return f"{md(json_text(f.sent), 40)} &#45;&gt; {md(received, 40)}"
 
 
-def _finding_row(f: Finding, failing: bool) -> str:
+def _finding_row(f: Finding, failing: bool, known: bool) -> str:
     edge = "(trace)" if f.from_agent is None else f"{md(f.from_agent, 40)} &#45;&gt; {md(f.to_agent or '', 40)}"
-    mark = "**fails**" if failing else f.severity
+    mark = "**fails**" if failing else "in baseline" if known else f.severity
     return (
         f"| {mark} | {md(f.trace_id, 40)} | {edge} | {f.failure_class} | {f.kind} {f.code} | "
         f"{md(f.path or '-')} | {_values(f)} |"
@@ -143,8 +143,9 @@ def render(report: Report) -> str:
     head = ["## handoff-audit", "", *_verdict(report), *_summary(report), *_worst_edges(report), *_graph(report)]
     text = "\n".join(head) + "\n"
     findings = list(enumerate(report.findings))
+    known: frozenset[int] = frozenset()
     if report.verdict is not None:
-        failing = report.verdict.failing
+        failing, known = report.verdict.failing, report.verdict.known
         findings.sort(key=lambda item: item[0] not in failing)  # stable: failing findings first
     else:
         failing = frozenset(i for i, f in findings if RULES[f.kind].severity.value == "error")
@@ -154,7 +155,7 @@ def render(report: Report) -> str:
         size = len(text.encode()) + sum(len(r.encode()) + 1 for r in rows) + 200  # room for the note
         shown = 0
         for i, f in findings[:MAX_FINDING_ROWS]:
-            row = _finding_row(f, i in failing)
+            row = _finding_row(f, i in failing, i in known)
             size += len(row.encode()) + 1
             if size > MAX_BYTES:
                 break
