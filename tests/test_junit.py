@@ -113,3 +113,13 @@ def test_junit_is_byte_stable(tmp_path: Path) -> None:
     path = write_events(tmp_path / "x.jsonl", t.events)
     first = render("junit", scan(path, keep_traces=True, max_failure_rate=0.1))
     assert render("junit", scan(path, keep_traces=True, max_failure_rate=0.1)) == first
+
+
+def test_worker_processes_give_the_same_junit_markdown_and_json() -> None:
+    def texts(jobs: int) -> list[str]:
+        report = scan(SAMPLES, jobs=jobs, keep_traces=True, ignore=["CD205"], max_failure_rate={"state_loss": 0.01})
+        return [render(fmt, report) for fmt in ("junit", "markdown", "json")]
+
+    one = texts(1)
+    assert "CD205" not in one[0] and "state&#95;loss rate" in one[1]
+    assert texts(3) == one
