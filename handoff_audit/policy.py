@@ -72,7 +72,7 @@ def parse_failure_rates(values: Iterable[str | float], option: str = "--max-fail
     for value in values:
         if isinstance(value, str) and "=" in value:
             key, _, rate = value.partition("=")
-            key = key.strip()
+            key = key.strip().lower()
             if key not in CLASSES and key != OVERALL:
                 raise UsageError(f"{option}: unknown class {key!r} (classes: {', '.join(CLASSES)})")
             rates[key] = parse_rate(rate, option)

@@ -123,3 +123,15 @@ def test_compare_tolerance_and_bad_input(tmp_path: Path) -> None:
     assert compare(load_report(old), load_report(new), tolerance=0.02).regressions == 0
     result = CliRunner().invoke(app, ["compare", str(old), str(tmp_path / "missing.json")])
     assert result.exit_code == 2 and "missing.json: no such file or directory" in result.stderr
+
+
+def test_a_baseline_without_per_class_counts_is_compared_on_overall_rates(tmp_path: Path) -> None:
+    base = _report_file(tmp_path, "base.json", CLEAN, LOSS)
+    data = orjson.loads(base.read_bytes())
+    del data["summary"]["failed_handoffs_by_class"]
+    base.write_bytes(orjson.dumps(data))
+    saved = load_report(base).baseline()
+    assert saved.class_failure_rates == {"state_loss": None, "context_drift": None, "responsibility_gap": None}
+    assert saved.handoff_failure_rate == pytest.approx(1 / 6, abs=1e-6)
+    result = CliRunner().invoke(app, ["scan", CLEAN, LOSS, "--baseline", str(base)])
+    assert result.exit_code == 0, result.stderr

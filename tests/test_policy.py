@@ -50,7 +50,7 @@ def test_bad_rates(text: str) -> None:
 
 
 def test_failure_rates_overall_and_per_class() -> None:
-    assert parse_failure_rates(["2%", "state_loss=1%", "context_drift = 0.5"]) == {
+    assert parse_failure_rates(["2%", "STATE_LOSS=1%", "context_drift = 0.5"]) == {
         "overall": 0.02, "state_loss": 0.01, "context_drift": 0.5
     }
     with pytest.raises(UsageError, match="unknown class 'loss'"):
