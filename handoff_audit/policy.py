@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from handoff_audit.errors import ExitCode, UsageError
+from handoff_audit.formatters._text import printable
 from handoff_audit.models import EdgeStats, Report, Verdict
 from handoff_audit.rules import RULES, RULES_BY_CODE, FailureClass, Severity
 
@@ -203,7 +204,8 @@ def _rate_reason(report: Report, key: str, rate: float, limit: float) -> str:
     where = ""
     if worst is not None:
         n = worst.failed_handoffs if key == OVERALL else worst.failed_by_class.get(key, 0)
-        where = f" ({worst.from_agent} -> {worst.to_agent}: {n:,} of {worst.handoffs:,})"
+        # Agent names come from the trace: escaped, since the reasons are printed on a terminal.
+        where = f" ({printable(worst.from_agent)} -> {printable(worst.to_agent)}: {n:,} of {worst.handoffs:,})"
     return f"{name} {pct(rate, limit)} > {pct(limit, rate)}{where}"
 
 

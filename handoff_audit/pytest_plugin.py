@@ -17,12 +17,12 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from handoff_audit.formatters._text import json_text, printable, shorten
-from handoff_audit.models import Finding, Report, TraceRecord
+if TYPE_CHECKING:  # imported where used: every pytest run loads this module, most never use it
+    from handoff_audit.models import Finding, Report, TraceRecord
 
 DEFAULT_GLOB = "*.trace.jsonl"
 VALUE_WIDTH = 60
@@ -31,6 +31,8 @@ ABSENT_KINDS = frozenset({"removed_field", "not_forwarded"})  # their ``received
 
 def describe(f: Finding) -> str:
     """One finding as one readable line (trace text escaped, values shortened)."""
+    from handoff_audit.formatters._text import json_text, printable, shorten
+
     edge = "(trace)" if f.from_agent is None else f"{f.from_agent} -> {f.to_agent}"
     at = f" ({f.file}:{f.line})" if f.file is not None else ""
     values = ""
@@ -122,6 +124,7 @@ class TraceFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         from handoff_audit.api import scan
         from handoff_audit.errors import HandoffAuditError
+        from handoff_audit.formatters._text import printable
 
         fail_on = self.config.getini("handoff_audit_fail_on") or None
         try:

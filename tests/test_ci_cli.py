@@ -102,3 +102,13 @@ def test_bad_gate_options_are_exit_2(runner: CliRunner, args: list[str], message
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(f"handoff-audit: error: {message}")
+
+
+def test_agent_names_in_the_verdict_cannot_reach_the_terminal_raw(runner: CliRunner, tmp_path: Path) -> None:
+    from conftest import T, write_events
+
+    t = T().hop("a\x1b[31m", "b\u202e", {"x": 1}, {"x": 2}).outcome("b\u202e")
+    path = write_events(tmp_path / "e.jsonl", t.events)
+    result = runner.invoke(app, ["scan", str(path), "--max-failure-rate", "0", "-f", "json"])
+    assert "FAIL: handoff failure rate 100.0% > 0.0% (a\\x1b[31m -> b\\u202e: 1 of 1)" in result.stderr
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
