@@ -112,3 +112,24 @@ def test_agent_names_in_the_verdict_cannot_reach_the_terminal_raw(runner: CliRun
     result = runner.invoke(app, ["scan", str(path), "--max-failure-rate", "0", "-f", "json"])
     assert "FAIL: handoff failure rate 100.0% > 0.0% (a\\x1b[31m -> b\\u202e: 1 of 1)" in result.stderr
     assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "default", "expected"),
+    [
+        ("r.json", None, ("json", "r.json")),
+        ("R.XML", "csv", ("junit", "R.XML")),
+        ("summary.md", None, ("markdown", "summary.md")),
+        ("out.txt", None, ("table", "out.txt")),
+        ("junit=reports/handoffs", None, ("junit", "reports/handoffs")),
+        ("json=-", None, ("json", "-")),
+        ("-", "csv", ("csv", "-")),
+        ("report", "json", ("json", "report")),
+        ("report", None, ("table", "report")),
+        ("a=b.json", None, ("json", "a=b.json")),  # 'a' is no format: the whole is the path
+    ],
+)
+def test_output_specs(spec: str, default: str | None, expected: tuple[str, str]) -> None:
+    from handoff_audit.cli_ci import parse_output
+
+    assert parse_output(spec, default) == expected

@@ -123,3 +123,10 @@ def test_worker_processes_give_the_same_junit_markdown_and_json() -> None:
     one = texts(1)
     assert "CD205" not in one[0] and "state&#95;loss rate" in one[1]
     assert texts(3) == one
+
+
+def test_handoffs_without_an_id_get_distinct_names(tmp_path: Path) -> None:
+    t = T("n").hop("a", "b", {"x": 1}).send("a", "b", {"x": 2}, hid=None).recv("a", "b", {"x": 2}, hid=None)
+    t.send("a", "b", {"x": 3}, hid=None).recv("a", "b", {"x": 3}, hid=None).outcome("b")
+    xml = _parse(render("junit", scan(write_events(tmp_path / "n.jsonl", t.events), keep_traces=True)), tmp_path)
+    assert [c.name for s in xml for c in s] == ["handoff a-b-0: a -> b", "handoff #2: a -> b", "handoff #3: a -> b", "outcome"]

@@ -128,8 +128,9 @@ def render(report: Report) -> str:
     for trace in _traces(report):
         suite = _Suite(root, f"trace {trace.trace_id}")
         suites.append(suite)
-        for h in trace.handoffs:
-            name = f"handoff {h.handoff_id or '(no id)'}: {h.from_agent} -> {h.to_agent}"
+        for n, h in enumerate(trace.handoffs, 1):
+            # A handoff without an id is named by its place in the trace, so that names stay distinct.
+            name = f"handoff {h.handoff_id if h.handoff_id is not None else f'#{n}'}: {h.from_agent} -> {h.to_agent}"
             case = suite.case(trace.trace_id, name, h.file, h.line)
             suite.findings(case, ((f, id(f) in failing_ids) for f in h.findings))
         # The outcome check points at its first finding's event, else at the trace's first handoff.
