@@ -25,7 +25,8 @@ def scan(
     baseline: PathLike | None = None,
     baseline_tolerance: float | str = 0.0,
     idle_lines: int = DEFAULT_IDLE_LINES,
-    jobs: int = 1,
+    jobs: int | None = 1,
+    progress: bool | None = False,
     keep_traces: bool = False,
 ) -> Report:
     """Audit trace files (or directories of them) and judge the result.
@@ -34,8 +35,9 @@ def scan(
     ``fail_on`` and ``ignore`` take class names, kinds or rule codes (``ignore`` drops those findings
     before anything is counted). ``max_failure_rate`` is an overall rate or a mapping of ``"overall"``
     and class names to rates; rates are numbers (0.05) or percentages ("5%"). ``baseline`` is a
-    JSON report: findings it already had do not fail the run. ``idle_lines`` and ``jobs`` are
-    ``scan --idle-lines`` and ``--jobs`` (worker processes; the report is the same). ``keep_traces`` fills
+    JSON report: findings it already had do not fail the run. ``idle_lines``, ``jobs`` and
+    ``progress`` are ``scan --idle-lines``, ``--jobs`` (worker processes; the report is the same;
+    None: by input size) and ``--progress`` (None: on a terminal, for large inputs). ``keep_traces`` fills
     ``Report.traces`` (one record per trace and handoff, as the JUnit report lists them).
 
     The returned Report carries its ``verdict``. Raises ``handoff_audit.errors.InputError`` when
@@ -64,6 +66,7 @@ def scan(
         tuple(os.fspath(p) for p in paths),
         idle_lines=idle_lines,
         jobs=jobs,
+        progress=progress,
         ignore=select_codes(ignore, "ignore"),
         keep_traces=keep_traces,
     )

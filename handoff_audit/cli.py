@@ -213,6 +213,7 @@ def compare(
     """
     raise typer.Exit(_guard(lambda: cli_ci.compare(old, new, tolerance), debug))
 
+
 def _guard(work, debug: bool) -> int:
     """Run a command body: our errors become one line and exit 2; no traceback unless --debug."""
     try:
