@@ -27,6 +27,7 @@ def scan(
     idle_lines: int = DEFAULT_IDLE_LINES,
     jobs: int | None = 1,
     progress: bool | None = False,
+    input_format: str | None = None,
     keep_traces: bool = False,
 ) -> Report:
     """Audit trace files (or directories of them) and judge the result.
@@ -37,7 +38,8 @@ def scan(
     and class names to rates; rates are numbers (0.05) or percentages ("5%"). ``baseline`` is a
     JSON report: findings it already had do not fail the run. ``idle_lines``, ``jobs`` and
     ``progress`` are ``scan --idle-lines``, ``--jobs`` (worker processes; the report is the same;
-    None: by input size) and ``--progress`` (None: on a terminal, for large inputs). ``keep_traces`` fills
+    None: by input size), ``--progress`` (None: on a terminal, for large inputs) and
+    ``--input-format`` (an adapter name; None tells each file's format by its content). ``keep_traces`` fills
     ``Report.traces`` (one record per trace and handoff, as the JUnit report lists them).
 
     The returned Report carries its ``verdict``. Raises ``handoff_audit.errors.InputError`` when
@@ -67,6 +69,7 @@ def scan(
         idle_lines=idle_lines,
         jobs=jobs,
         progress=progress,
+        input_format=input_format,
         ignore=select_codes(ignore, "ignore"),
         keep_traces=keep_traces,
     )

@@ -21,6 +21,8 @@ pytest_plugins = ["pytester"]  # runs the pytest plugin in a test session of its
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_traces"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+# The native sample traces, one of each kind (the framework fixtures below them are left out).
+NATIVE = [str(p) for p in sorted(SAMPLES.glob("*.jsonl"))]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

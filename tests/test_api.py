@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES
+from conftest import NATIVE, SAMPLES
 
 import handoff_audit
 from handoff_audit.errors import InputError, UsageError
@@ -22,7 +22,7 @@ def test_scan_is_the_package_entry_point_and_judges_the_report() -> None:
 
 
 def test_scan_options_match_the_command_line() -> None:
-    report = handoff_audit.scan([SAMPLES], ignore=["warning"], max_failure_rate={"overall": 0.5, "state_loss": "1%"},
+    report = handoff_audit.scan(NATIVE, ignore=["warning"], max_failure_rate={"overall": 0.5, "state_loss": "1%"},
                                 min_end_to_end_success="30%", keep_traces=True)
     assert report.summary.findings_by_severity == {"error": 13, "warning": 0}
     assert len(report.traces) == report.summary.traces == 19
@@ -37,3 +37,11 @@ def test_bad_arguments_raise_the_projects_errors(tmp_path: Path) -> None:
         handoff_audit.scan(LOSS, contracts=tmp_path / "c.yaml")
     with pytest.raises(InputError, match="no such file"):
         handoff_audit.scan(tmp_path / "missing.jsonl")
+
+
+def test_scan_reads_span_formats_and_takes_an_input_format() -> None:
+    fixtures = sorted(str(p) for p in (SAMPLES / "frameworks").rglob("*.jsonl"))
+    report = handoff_audit.scan(fixtures)  # each file's format told by its content
+    assert report.summary.handoffs == 3 and sorted(f.code for f in report.findings) == ["RG301", "SL101", "SL101"]
+    with pytest.raises(InputError, match="no usable events"):  # read as native events, every line is skipped
+        handoff_audit.scan(fixtures, input_format="native")

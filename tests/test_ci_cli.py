@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import SAMPLES
+from conftest import NATIVE, SAMPLES
 from junitparser import JUnitXml
 from typer.testing import CliRunner
 
@@ -24,7 +24,7 @@ def runner() -> CliRunner:
 
 def test_one_run_writes_json_junit_markdown_and_csv(runner: CliRunner, tmp_path: Path) -> None:
     paths = [tmp_path / n for n in ("r.json", "r.xml", "r.md", "r.data")]
-    args = ["scan", str(SAMPLES), "-o", str(paths[0]), "-o", str(paths[1]), "-o", str(paths[2]), "-o", f"csv={paths[3]}"]
+    args = ["scan", *NATIVE, "-o", str(paths[0]), "-o", str(paths[1]), "-o", str(paths[2]), "-o", f"csv={paths[3]}"]
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -60,7 +60,7 @@ def test_no_file_is_written_when_the_run_fails(runner: CliRunner, tmp_path: Path
 def test_verdict_block_on_stderr(runner: CliRunner) -> None:
     result = runner.invoke(
         app,
-        ["scan", str(SAMPLES), "--max-failure-rate", "10%", "--max-failure-rate", "state_loss=1%",
+        ["scan", *NATIVE, "--max-failure-rate", "10%", "--max-failure-rate", "state_loss=1%",
          "--min-end-to-end-success", "0.9", "-f", "json"],
     )
     assert result.exit_code == 1

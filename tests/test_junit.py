@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, T, write_events
+from conftest import NATIVE, SAMPLES, T, write_events
 from junitparser import Failure, JUnitXml, Skipped
 
 from handoff_audit.api import judge, scan
@@ -43,7 +43,7 @@ def test_one_suite_per_trace_one_case_per_handoff_and_outcome(tmp_path: Path) ->
 
 
 def test_every_sample_finding_is_a_failure_or_listed(tmp_path: Path) -> None:
-    report = judge(run(ScanConfig((str(SAMPLES),), keep_traces=True)))
+    report = judge(run(ScanConfig(tuple(NATIVE), keep_traces=True)))
     xml = _parse(render("junit", report), tmp_path)
     failures = [r for s in xml for c in s for r in c.result if isinstance(r, Failure)]
     errors = sum(1 for f in report.findings if f.severity == "error")
@@ -117,7 +117,7 @@ def test_junit_is_byte_stable(tmp_path: Path) -> None:
 
 def test_worker_processes_give_the_same_junit_markdown_and_json() -> None:
     def texts(jobs: int) -> list[str]:
-        report = scan(SAMPLES, jobs=jobs, keep_traces=True, ignore=["CD205"], max_failure_rate={"state_loss": 0.01})
+        report = scan(NATIVE, jobs=jobs, keep_traces=True, ignore=["CD205"], max_failure_rate={"state_loss": 0.01})
         return [render(fmt, report) for fmt in ("junit", "markdown", "json")]
 
     one = texts(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import SAMPLES, T, write_events
+from conftest import NATIVE, SAMPLES, T, write_events
 
 from handoff_audit.api import scan
 from handoff_audit.formatters import markdown, render
@@ -13,7 +13,7 @@ from handoff_audit.formatters.markdown import MAX_BYTES, md, mermaid_label
 
 
 def test_sections_and_chart() -> None:
-    text = render("markdown", scan(SAMPLES))
+    text = render("markdown", scan(NATIVE))
     assert text.startswith("## handoff-audit\n")
     assert "**FAIL**" in text
     assert "| handoff failure rate | 34.1% (14 of 41 handoffs) |" in text
