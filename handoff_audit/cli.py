@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from handoff_audit import __version__
+from handoff_audit import __version__, cli_ci
 from handoff_audit.config import DEFAULT_IDLE_LINES, ScanConfig
 from handoff_audit.errors import ExitCode, HandoffAuditError, InputError
 from handoff_audit.formatters._text import plural
@@ -37,6 +37,8 @@ class Format(str, enum.Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    junit = "junit"
+    markdown = "markdown"
 
 
 PathsArg = Annotated[
@@ -47,8 +49,17 @@ PathsArg = Annotated[
         metavar="PATHS",
     ),
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.", envvar="HANDOFF_AUDIT_FORMAT")]
-OutputOpt = Annotated[
+FormatOpt = Annotated[
+    Optional[Format],
+    typer.Option(
+        "--format",
+        "-f",
+        help="Report format on stdout (default table); with --output, stdout gets no report unless '-o -' is given.",
+        envvar="HANDOFF_AUDIT_FORMAT",
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[  # a single report file, for the investigation commands
     Optional[Path],
     typer.Option(
         "--output",
@@ -158,8 +169,8 @@ def _root(
 @app.command()
 def scan(
     paths: PathsArg,
-    fmt: FormatOpt = Format.table,
-    output: OutputOpt = None,
+    fmt: FormatOpt = None,
+    output: cli_ci.OutputsOpt = None,
     strict: StrictOpt = False,
     exit_zero: ExitZeroOpt = False,
     idle_lines: IdleOpt = DEFAULT_IDLE_LINES,
@@ -175,41 +186,79 @@ def scan(
     kind: KindOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    # CI gate: thresholds, baselines, the settings file (handoff_audit/cli_ci.py)
+    fail_on: cli_ci.FailOnOpt = None,
+    ignore: cli_ci.IgnoreOpt = None,
+    max_failure_rate: cli_ci.MaxFailureRateOpt = None,
+    min_end_to_end_success: cli_ci.MinEndToEndOpt = None,
+    baseline: cli_ci.BaselineOpt = None,
+    baseline_tolerance: cli_ci.BaselineToleranceOpt = None,
+    write_baseline: cli_ci.WriteBaselineOpt = None,
+    config: cli_ci.ConfigOpt = None,
 ) -> None:
     """Pair every handoff in PATHS, diff what was sent against what was received, and report findings.
 
-    Exit codes: 0 no error-severity finding, 1 error-severity findings, 2 usage or input error.
-    With filters, the report and the exit code cover only what the filters select.
+    Exit codes: 0 passed, 1 findings or rates over the thresholds, 2 usage or input error.
+    With filters, the report, the thresholds and the exit code cover only what the filters select.
 
     \b
     Example: handoff-audit scan traces/ --format json -o report.json
     """
-    from handoff_audit import pipeline
+    from handoff_audit import api
     from handoff_audit.filters import parse_filter, run_filtered
     from handoff_audit.formatters import render
-    from handoff_audit.policy import verdict
+    from handoff_audit.policy import evaluate, exit_code, verdict_block
 
     def work() -> int:
+        ci = cli_ci.resolve(
+            config=config, fmt=None if fmt is None else fmt.value, outputs=output, fail_on=fail_on, ignore=ignore,
+            max_failure_rate=max_failure_rate, min_end_to_end_success=min_end_to_end_success, baseline=baseline,
+            baseline_tolerance=baseline_tolerance, write_baseline=write_baseline, strict=strict,
+        )
+        base = api.load_baseline(ci.baseline) if ci.baseline is not None else None
         bar = False if show_progress is None and quiet else show_progress
         flt = parse_filter(trace, agent, edge, class_, kind, since, until)
-        config = ScanConfig(tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar,
-                            input_format=input_format.adapter())
-        report = run_filtered(config, flt) if flt.active else pipeline.run(config)
-        if strict and report.summary.skipped:
+        scan_config = ScanConfig(
+            tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar, input_format=input_format.adapter(),
+            ignore=ci.ignore, keep_traces=ci.keep_traces,
+        )
+        report = run_filtered(scan_config, flt) if flt.active else api.run(scan_config)
+        if ci.strict and report.summary.skipped:
             first = report.skipped[0]
             more = report.summary.skipped - 1
             raise InputError(
                 f"{first.file}:{first.line}: {first.reason}" + (f" (and {more} more skipped lines)" if more else "")
                 + "; --strict forbids skipped lines"
             )
-        to_tty = output is None and sys.stdout.isatty()
-        text = render(fmt.value, report, width=_width(to_tty), color=to_tty and "NO_COLOR" not in os.environ)
-        _emit(text, output)
+        report = api.judge(report, ci.thresholds, base)
+        texts = []
+        for out_fmt, target in ci.outputs:  # render everything before writing anything
+            to_tty = target == cli_ci.STDOUT and sys.stdout.isatty()
+            color = to_tty and "NO_COLOR" not in os.environ
+            texts.append((render(out_fmt, report, width=_width(to_tty), color=color), target))
+        for text, target in texts:
+            _emit(text, None if target == cli_ci.STDOUT else Path(target))
         if not quiet:
             _note(_summary_line(report))
-        return verdict(report, exit_zero=exit_zero)
+            for line in verdict_block(report.verdict or evaluate(report), exit_zero=exit_zero):
+                _note(line)
+        return exit_code(report.verdict or evaluate(report), exit_zero=exit_zero)
 
     raise typer.Exit(_guard(work, debug))
+
+
+@app.command()
+def compare(
+    old: cli_ci.OldReportArg,
+    new: cli_ci.NewReportArg,
+    tolerance: cli_ci.ToleranceOpt = "0",
+    debug: DebugOpt = False,
+) -> None:
+    """Compare two JSON reports: what got better and worse per rate, edge and class, and fingerprint.
+
+    Exit codes: 0 no regression, 1 a regression (more findings of a fingerprint, or a worse rate), 2 error.
+    """
+    raise typer.Exit(_guard(lambda: cli_ci.compare(old, new, tolerance), debug))
 
 
 def _guard(work, debug: bool) -> int:

@@ -22,3 +22,5 @@ class ScanConfig:
     jobs: int | None = 1
     progress: bool | None = None  # a progress bar on stderr: None means on a terminal, for large inputs
     input_format: str | None = None  # an adapter name; None tells each file's format by its content
+    ignore: frozenset[str] = frozenset()  # rule codes whose findings are dropped before counting
+    keep_traces: bool = False  # keep a record of every trace and handoff (JUnit, the pytest plugin)

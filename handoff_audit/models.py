@@ -188,10 +188,16 @@ class EdgeStats:
     findings_by_class: dict[str, int]
     latency_p50_ms: float | None
     latency_p95_ms: float | None
+    # class -> handoffs with at least one finding of that class; all three classes present
+    failed_by_class: dict[str, int] = field(default_factory=dict)
 
     @property
     def failure_rate(self) -> float | None:
         return _rate(self.failed_handoffs, self.handoffs)
+
+    def class_failure_rate(self, failure_class: str) -> float | None:
+        """Share of this edge's handoffs with at least one finding of ``failure_class``."""
+        return _rate(self.failed_by_class.get(failure_class, 0), self.handoffs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,14 +251,70 @@ class Summary:
     def findings(self) -> int:
         return sum(self.findings_by_class.values())
 
+    def failed_handoffs_of_class(self, failure_class: str) -> int:
+        """Handoffs with at least one finding of ``failure_class``, over all edges."""
+        return sum(e.failed_by_class.get(failure_class, 0) for e in self.edges)
+
+    def class_failure_rate(self, failure_class: str) -> float | None:
+        """Share of all handoffs with at least one finding of ``failure_class``."""
+        return _rate(self.failed_handoffs_of_class(failure_class), self.handoffs)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRecord:
+    """One handoff as the per-trace reports (JUnit, the pytest plugin) list it, with its findings."""
+
+    handoff_id: str | None
+    from_agent: str
+    to_agent: str
+    file: str | None
+    line: int | None
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """One audited trace: its handoffs in trace order and its trace-level findings.
+
+    Kept only when a scan asks for them (``keep_traces``): a long run holds no per-handoff record
+    otherwise.
+    """
+
+    trace_id: str
+    handoffs: tuple[HandoffRecord, ...]
+    findings: tuple[Finding, ...]  # trace-level findings (RG303, RG304)
+    claimed_success: bool
+    succeeded: bool
+
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Everything a formatter needs; formatters get nothing else."""
+    """Everything a formatter needs; formatters get nothing else.
+
+    ``traces`` is filled only when the scan kept per-trace records; ``verdict`` only once a policy
+    has judged the report (the JUnit and Markdown reports show it; JSON and CSV do not).
+    """
 
     summary: Summary
     findings: tuple[Finding, ...]
     skipped: tuple[Skipped, ...] = field(default=())
+    traces: tuple[TraceRecord, ...] = field(default=())
+    verdict: Verdict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The judgement of a report against thresholds (and a baseline): see ``policy.py``.
+
+    ``failing`` holds the indices (in ``Report.findings``) of the findings that fail the run;
+    ``known`` those matched by the baseline.
+    """
+
+    passed: bool
+    reasons: tuple[str, ...]
+    failing: frozenset[int] = frozenset()
+    known: frozenset[int] = frozenset()
+    notes: tuple[str, ...] = ()
 
 
 def _rate(num: int, den: int) -> float | None:

@@ -105,7 +105,7 @@ def run_traces(config: ScanConfig, on_trace: TraceHook) -> tuple[Report, Aggrega
 def _audit(
     sources: list[Source], config: ScanConfig, part: int, parts: int, on_trace: TraceHook | None = None
 ) -> Aggregator:
-    agg = Aggregator(tuple(s.name for s in sources))
+    agg = Aggregator(tuple(s.name for s in sources), config.ignore, config.keep_traces)
     if on_trace is None:
         collector = Collector(config.idle_lines, agg, part, parts)
     else:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from handoff_audit.classify import TraceResult
-from handoff_audit.models import AgentStats, EdgeStats, Finding, Report, Skipped, Summary
+from handoff_audit.models import AgentStats, EdgeStats, Finding, HandoffRecord, Report, Skipped, Summary, TraceRecord
 from handoff_audit.rules import FailureClass, Severity
 
 MAX_LISTED_SKIPS = 1000  # every skipped line is counted; the first this many are listed
@@ -24,14 +24,25 @@ class _Edge:
     handoffs: int = 0
     failed: int = 0
     by_class: Counter[str] = field(default_factory=Counter)
+    failed_by_class: Counter[str] = field(default_factory=Counter)
     latencies: array = field(default_factory=lambda: array("d"))
 
 
 class Aggregator:
-    """Accumulates TraceResults, skipped lines and event counts into a Report."""
+    """Accumulates TraceResults, skipped lines and event counts into a Report.
 
-    def __init__(self, inputs: tuple[str, ...] = ()) -> None:
+    ``ignore`` holds rule codes whose findings are dropped before anything is counted, as if the
+    rule did not exist; ``keep_traces`` keeps a small record of every trace and handoff for the
+    per-trace reports.
+    """
+
+    def __init__(
+        self, inputs: tuple[str, ...] = (), ignore: frozenset[str] = frozenset(), keep_traces: bool = False
+    ) -> None:
         self.inputs = inputs  # the names of the inputs, in read order
+        self.ignore = ignore
+        self.keep_traces = keep_traces
+        self.trace_records: list[TraceRecord] = []
         self.traces = 0
         self.events = 0
         self.retries = 0
@@ -53,6 +64,12 @@ class Aggregator:
         """Fold one classified trace into the totals."""
         self.traces += 1
         self.retries += result.retries
+        ignore = self.ignore
+        if ignore:
+            for h in result.handoffs:
+                if h.findings:
+                    h.findings[:] = [f for f in h.findings if f.code not in ignore]
+            result.trace_findings[:] = [f for f in result.trace_findings if f.code not in ignore]
         has_error = False
         for h in result.handoffs:
             edge = self.edges.get((h.from_agent, h.to_agent))
@@ -64,6 +81,7 @@ class Aggregator:
                 for f in h.findings:
                     edge.by_class[f.failure_class] += 1
                     has_error = has_error or f.severity == "error"
+                edge.failed_by_class.update({f.failure_class for f in h.findings})
                 self.findings.extend(h.findings)
             if h.sent is not None and h.received is not None and h.sent.ts is not None and h.received.ts is not None:
                 latency = (h.received.ts - h.sent.ts) * 1000.0
@@ -72,8 +90,11 @@ class Aggregator:
         for f in result.trace_findings:
             has_error = has_error or f.severity == "error"
         self.findings.extend(result.trace_findings)
-        if result.claimed_success and not has_error:
+        succeeded = result.claimed_success and not has_error
+        if succeeded:
             self.traces_succeeded += 1
+        if self.keep_traces:
+            self.trace_records.append(_trace_record(result, succeeded))
 
     @classmethod
     def merged(cls, partials: Sequence[Aggregator]) -> Aggregator:
@@ -84,7 +105,7 @@ class Aggregator:
         """
         if len(partials) == 1:
             return partials[0]
-        out = cls(partials[0].inputs)
+        out = cls(partials[0].inputs, partials[0].ignore, partials[0].keep_traces)
         for p in partials:
             if p.inputs != out.inputs:
                 raise ValueError("partial results of different inputs cannot be merged")
@@ -106,8 +127,10 @@ class Aggregator:
                 edge.handoffs += e.handoffs
                 edge.failed += e.failed
                 edge.by_class.update(e.by_class)
+                edge.failed_by_class.update(e.failed_by_class)
                 edge.latencies.extend(e.latencies)
             out.findings.extend(p.findings)
+            out.trace_records.extend(p.trace_records)
         order = {name: i for i, name in reversed(list(enumerate(out.inputs)))}
         out.skipped.sort(key=lambda s: (order.get(s.file, len(order)), s.line))
         del out.skipped[MAX_LISTED_SKIPS:]
@@ -115,9 +138,7 @@ class Aggregator:
 
     def report(self) -> Report:
         """The finished report: findings in a fixed order, edges and agents sorted by name."""
-        findings = sorted(
-            self.findings, key=lambda f: (f.trace_id, f.order, f.code, f.path, f.handoff_id or "", f.message)
-        )
+        findings = sorted(self.findings, key=_finding_key)
         by_class = Counter({c.value: 0 for c in FailureClass})
         by_kind: Counter[str] = Counter()
         by_sev = Counter({s.value: 0 for s in Severity})
@@ -134,6 +155,7 @@ class Aggregator:
                 {c.value: e.by_class.get(c.value, 0) for c in FailureClass},
                 percentile(e.latencies, 0.50),
                 percentile(e.latencies, 0.95),
+                {c.value: e.failed_by_class.get(c.value, 0) for c in FailureClass},
             )
             for (src, dst), e in sorted(self.edges.items())
         )
@@ -157,7 +179,35 @@ class Aggregator:
             agents=agents,
         )
         skipped = tuple(sorted(self.skipped, key=lambda s: (s.file, s.line)))
-        return Report(summary, tuple(findings), skipped)
+        traces = tuple(sorted(self.trace_records, key=lambda t: t.trace_id))
+        return Report(summary, tuple(findings), skipped, traces)
+
+
+def _finding_key(f: Finding) -> tuple[object, ...]:
+    return (f.trace_id, f.order, f.code, f.path, f.handoff_id or "", f.message)
+
+
+def _trace_record(result: TraceResult, succeeded: bool) -> TraceRecord:
+    handoffs = []
+    for h in sorted(result.handoffs, key=lambda h: h.pos):
+        ev = h.sent if h.sent is not None else h.received
+        handoffs.append(
+            HandoffRecord(
+                h.handoff_id,
+                h.from_agent,
+                h.to_agent,
+                ev.source if ev is not None else None,
+                ev.line if ev is not None else None,
+                tuple(sorted(h.findings, key=_finding_key)),
+            )
+        )
+    return TraceRecord(
+        result.trace_id,
+        tuple(handoffs),
+        tuple(sorted(result.trace_findings, key=_finding_key)),
+        result.claimed_success,
+        succeeded,
+    )
 
 
 def percentile(values: array, q: float) -> float | None:

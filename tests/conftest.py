@@ -16,9 +16,14 @@ settings.load_profile("handoff-audit")
 from handoff_audit.models import Report
 from handoff_audit.pipeline import ScanConfig, run
 
+pytest_plugins = ["pytester"]  # runs the pytest plugin in a test session of its own
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_traces"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+# The native sample traces, one of each kind (the framework fixtures below them and the larger
+# incident sample are left out).
+NATIVE = [str(p) for p in sorted(SAMPLES.glob("*.jsonl")) if not p.name.startswith("incident_")]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,19 +11,21 @@ from pathlib import Path
 import pytest
 from conftest import GOLDEN, REPO, SAMPLES
 
+from handoff_audit.api import judge
 from handoff_audit.formatters import REGISTRY, render
 from handoff_audit.pipeline import ScanConfig, run
 from handoff_audit.rules import RULES
 
 SAMPLE_FILES = sorted(p.name for p in SAMPLES.glob("*.jsonl"))
-EXTENSION = {"table": "txt", "json": "json", "csv": "csv"}
+EXTENSION = {"table": "txt", "json": "json", "csv": "csv", "junit": "xml", "markdown": "md"}
 
 
 def _report(target: str):  # type: ignore[no-untyped-def]
     cwd = os.getcwd()
     os.chdir(REPO)  # reports name inputs as given: keep them relative
     try:
-        return run(ScanConfig((target,)))
+        # As the command line does for a JUnit output: trace records kept, judged by the default policy.
+        return judge(run(ScanConfig((target,), keep_traces=True)))
     finally:
         os.chdir(cwd)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handoff_audit.formatters import csv_, json_, table
+from handoff_audit.formatters import csv_, json_, junit, markdown, table
 from handoff_audit.models import Report
 
 Renderer = Callable[..., str]
@@ -16,7 +16,12 @@ REGISTRY: dict[str, Renderer] = {
     "table": table.render,
     "json": json_.render,
     "csv": csv_.render,
+    "junit": junit.render,
+    "markdown": markdown.render,
 }
+
+# The format an --output file gets from its name when none is given.
+EXTENSIONS: dict[str, str] = {".json": "json", ".csv": "csv", ".xml": "junit", ".md": "markdown", ".txt": "table"}
 
 
 def render(fmt: str, report: Report, *, width: int = 120, color: bool = False) -> str:

@@ -1,0 +1,95 @@
+"""The Python API: ``scan(paths) -> Report``. The command line is a thin layer over it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping
+
+from handoff_audit.config import DEFAULT_IDLE_LINES, ScanConfig
+from handoff_audit.errors import UsageError
+from handoff_audit.models import Report
+from handoff_audit.policy import BaselineData, Thresholds, evaluate, parse_failure_rates, parse_rate, select_codes
+
+PathLike = str | os.PathLike[str]
+
+
+def scan(
+    paths: PathLike | Iterable[PathLike],
+    contracts: PathLike | None = None,
+    *,
+    fail_on: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    max_failure_rate: float | str | Mapping[str, float | str] | None = None,
+    min_end_to_end_success: float | str | None = None,
+    baseline: PathLike | None = None,
+    baseline_tolerance: float | str = 0.0,
+    idle_lines: int = DEFAULT_IDLE_LINES,
+    jobs: int | None = 1,
+    progress: bool | None = False,
+    input_format: str | None = None,
+    keep_traces: bool = False,
+) -> Report:
+    """Audit trace files (or directories of them) and judge the result.
+
+    ``paths`` is one path or several; directories are searched for ``*.jsonl`` and ``*.jsonl.gz``.
+    ``fail_on`` and ``ignore`` take class names, kinds or rule codes (``ignore`` drops those findings
+    before anything is counted). ``max_failure_rate`` is an overall rate or a mapping of ``"overall"``
+    and class names to rates; rates are numbers (0.05) or percentages ("5%"). ``baseline`` is a
+    JSON report: findings it already had do not fail the run. ``idle_lines``, ``jobs`` and
+    ``progress`` are ``scan --idle-lines``, ``--jobs`` (worker processes; the report is the same;
+    None: by input size), ``--progress`` (None: on a terminal, for large inputs) and
+    ``--input-format`` (an adapter name; None tells each file's format by its content). ``keep_traces`` fills
+    ``Report.traces`` (one record per trace and handoff, as the JUnit report lists them).
+
+    The returned Report carries its ``verdict``. Raises ``handoff_audit.errors.InputError`` when
+    nothing can be audited and ``UsageError`` for a bad argument. ``contracts`` is not supported yet
+    and must be None.
+    """
+    if contracts is not None:
+        raise UsageError("contracts: not supported by this version")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    rates: dict[str, float] = {}
+    if isinstance(max_failure_rate, Mapping):
+        rates = parse_failure_rates(f"{k}={v}" for k, v in max_failure_rate.items())
+    elif max_failure_rate is not None:
+        rates = parse_failure_rates([max_failure_rate])
+    thresholds = Thresholds(
+        fail_on=None if fail_on is None else select_codes(fail_on, "fail_on"),
+        max_failure_rate=rates,
+        min_end_to_end_success=(
+            None if min_end_to_end_success is None else parse_rate(min_end_to_end_success, "min_end_to_end_success")
+        ),
+        baseline_tolerance=parse_rate(baseline_tolerance, "baseline_tolerance"),
+    )
+    base = load_baseline(baseline) if baseline is not None else None
+    config = ScanConfig(
+        tuple(os.fspath(p) for p in paths),
+        idle_lines=idle_lines,
+        jobs=jobs,
+        progress=progress,
+        input_format=input_format,
+        ignore=select_codes(ignore, "ignore"),
+        keep_traces=keep_traces,
+    )
+    return judge(run(config), thresholds, base)
+
+
+def run(config: ScanConfig) -> Report:
+    """The pipeline itself (a Report with no verdict)."""
+    from handoff_audit import pipeline
+
+    return pipeline.run(config)
+
+
+def judge(report: Report, thresholds: Thresholds | None = None, baseline: BaselineData | None = None) -> Report:
+    """``report`` with its verdict under ``thresholds`` and ``baseline``."""
+    return dataclasses.replace(report, verdict=evaluate(report, thresholds, baseline))
+
+
+def load_baseline(path: PathLike) -> BaselineData:
+    """A JSON report read as a baseline; InputError if it is not one."""
+    from handoff_audit.baseline import load_report
+
+    return load_report(os.fspath(path)).baseline()
