@@ -125,12 +125,12 @@ def test_a_plain_handoff_records_both_sides_equal_and_scans_clean(tmp_path: Path
     assert (sent["from"], sent["to"], sent["handoff_id"]) == ("triage", "refunds", "call_refunds")
     assert sent["state"] == received["state"]
     assert sent["state"]["handoff_arguments"] == {"reason": "damaged", "order_id": "ord-1001"}
-    assert sent["state"]["conversation"] == [
-        {"user": "My parcel arrived damaged, order ord-1001."},
-        {"tool_call": "lookup_order", "call_id": "call_lookup", "arguments": {"order_id": "ord-1001"}},
-        {"tool_output": ORDER, "call_id": "call_lookup"},
-        {"assistant": "Handing you to refunds."},
-    ]
+    assert sent["state"] == {
+        "messages": [{"user": "My parcel arrived damaged, order ord-1001."}, {"assistant": "Handing you to refunds."}],
+        "tool_calls": {"call_lookup": {"tool": "lookup_order", "arguments": {"order_id": "ord-1001"}}},
+        "tool_outputs": {"call_lookup": ORDER},
+        "handoff_arguments": {"reason": "damaged", "order_id": "ord-1001"},
+    }
     tool = next(e for e in events if e["type"] == "tool.call")
     assert (tool["agent"], tool["tool"], tool["args"]) == ("triage", "lookup_order", {"order_id": "ord-1001"})
     llm = [e for e in events if e["type"] == "llm.call"]
@@ -148,14 +148,13 @@ def test_a_plain_handoff_records_both_sides_equal_and_scans_clean(tmp_path: Path
 def test_an_input_filter_that_strips_tool_outputs_is_state_loss(tmp_path: Path) -> None:
     path, _ = _record(tmp_path, _support(handoff_filters.remove_all_tools))
     report = run(ScanConfig((str(path),)))
-    lost = {(f.kind, f.failure_class, f.path, orjson.dumps(f.sent).decode()) for f in report.findings}
-    assert lost == {
-        ("removed_field", "state_loss", "conversation[1]",
-         '{"tool_call":"lookup_order","call_id":"call_lookup","arguments":{"order_id":"ord-1001"}}'),
-        ("removed_field", "state_loss", "conversation[2]",
-         orjson.dumps({"tool_output": ORDER, "call_id": "call_lookup"}).decode()),
-        ("removed_field", "state_loss", "handoff_arguments", '{"reason":"damaged","order_id":"ord-1001"}'),
-    }
+    lost = sorted((f.failure_class, f.kind, f.path, orjson.dumps(f.sent).decode()) for f in report.findings)
+    assert lost == [
+        ("state_loss", "nulled_field", "tool_calls",
+         '{"call_lookup":{"tool":"lookup_order","arguments":{"order_id":"ord-1001"}}}'),
+        ("state_loss", "nulled_field", "tool_outputs", orjson.dumps({"call_lookup": ORDER}).decode()),
+        ("state_loss", "removed_field", "handoff_arguments", '{"reason":"damaged","order_id":"ord-1001"}'),
+    ]
     assert {(f.from_agent, f.to_agent, f.handoff_id) for f in report.findings} == {("triage", "refunds", "call_refunds")}
 
 
@@ -173,10 +172,9 @@ def test_a_custom_filter_that_drops_tool_outputs_is_state_loss(tmp_path: Path) -
     report = run(ScanConfig((str(path),)))
     # The SDK also leaves out a call whose output is gone, so the receiver gets neither; the handoff
     # call and its answer are kept by this filter, so its arguments arrive.
-    assert [(f.kind, f.path) for f in report.findings] == [
-        ("removed_field", "conversation[1]"), ("removed_field", "conversation[2]")
+    assert sorted((f.kind, f.path) for f in report.findings) == [
+        ("nulled_field", "tool_calls"), ("nulled_field", "tool_outputs")
     ]
-    assert report.findings[1].sent == {"tool_output": ORDER, "call_id": "call_lookup"}
 
 
 def test_several_handoffs_at_once_leave_the_ignored_one_unowned(tmp_path: Path) -> None:
@@ -191,7 +189,7 @@ def test_several_handoffs_at_once_leave_the_ignored_one_unowned(tmp_path: Path) 
 def test_nested_history_is_read_back_from_the_summary(tmp_path: Path) -> None:
     path, _ = _record(tmp_path, _support(), run_config=RunConfig(nest_handoff_history=True))
     received = next(e for e in _events(path) if e["type"] == "handoff.received")
-    assert {"tool_output": ORDER, "call_id": "call_lookup"} in received["state"]["conversation"]
+    assert received["state"]["tool_outputs"] == {"call_lookup": ORDER}
     report = run(ScanConfig((str(path),)))
     assert report.findings == ()
 
@@ -202,10 +200,9 @@ def test_a_history_mapper_that_keeps_only_the_last_item_loses_the_conversation(t
     path, _ = _record(tmp_path, _support(), run_config=config)
     report = run(ScanConfig((str(path),)))
     assert sorted((f.failure_class, f.kind, f.path) for f in report.findings) == [
-        ("state_loss", "nulled_field", "conversation"), ("state_loss", "removed_field", "handoff_arguments")
+        ("state_loss", "nulled_field", "messages"), ("state_loss", "nulled_field", "tool_calls"),
+        ("state_loss", "nulled_field", "tool_outputs"), ("state_loss", "removed_field", "handoff_arguments"),
     ]
-    emptied = next(f for f in report.findings if f.path == "conversation")
-    assert len(emptied.sent) == 4 and emptied.received == []
 
 
 def test_a_run_that_fails_after_the_handoff_has_no_outcome(tmp_path: Path) -> None:
@@ -236,3 +233,36 @@ def test_runs_recorded_into_one_file_stay_apart(tmp_path: Path) -> None:
     report = run(ScanConfig((str(path),)))
     assert report.summary.traces == 2 and report.summary.handoffs == 2
     assert len({f.trace_id for f in report.findings}) == 1
+
+
+def test_one_stripped_tool_output_is_named_by_its_call_id(tmp_path: Path) -> None:
+    @function_tool
+    def lookup_customer(email: str) -> str:
+        """Look a customer up."""
+        return json.dumps({"email": email, "tier": "gold"})
+
+    def drop_customer_output(data: Any) -> Any:
+        def keep(item: Any) -> bool:
+            raw = getattr(item, "raw_item", None)
+            call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+            return not (item.type == "tool_call_output_item" and call_id == "call_customer")
+
+        return data.clone(pre_handoff_items=tuple(i for i in data.pre_handoff_items if keep(i)))
+
+    refunds = Agent(name="refunds", model=Scripted([say("Refunded.")]))
+    triage = Agent(
+        name="triage",
+        tools=[lookup_order, lookup_customer],
+        handoffs=[handoff(refunds, input_filter=drop_customer_output)],
+        model=Scripted(
+            [call("lookup_order", {"order_id": "ord-1001"}, "call_lookup"),
+             call("lookup_customer", {"email": "ann@example.com"}, "call_customer")],
+            [call("transfer_to_refunds", {}, "call_refunds")],
+        ),
+    )
+    path, _ = _record(tmp_path, triage)
+    report = run(ScanConfig((str(path),)))
+    assert sorted((f.kind, f.path, orjson.dumps(f.sent).decode()) for f in report.findings) == [
+        ("removed_field", "tool_calls.call_customer", '{"tool":"lookup_customer","arguments":{"email":"ann@example.com"}}'),
+        ("removed_field", "tool_outputs.call_customer", '{"email":"ann@example.com","tier":"gold"}'),
+    ]

@@ -16,10 +16,13 @@
   after any ``input_filter``, ``RunConfig.handoff_input_filter``, nested handoff history or
   ``call_model_input_filter``. A nested history summary is read back into the items it carries.
 
-Both sides use one item form: ``{"user": text}`` / ``{"assistant": text}`` for messages,
-``{"tool_call": name, "call_id": id, "arguments": {...}}`` and ``{"tool_output": value, "call_id":
-id}``; JSON strings are parsed. The handoff call and the SDK's own answer to it are left out of
-``conversation`` on both sides (the call's arguments are ``handoff_arguments``). It also records
+Both sides have one shape: ``messages`` (``{"user": text}``, ``{"assistant": text}``, in order),
+``tool_calls`` (call id -> ``{"tool": name, "arguments": {...}}``), ``tool_outputs`` (call id ->
+output), ``other`` (items of other types, when there are any) and ``handoff_arguments``; JSON
+strings are parsed. Keyed by call id, a tool output that does not arrive is named by ``scan``
+(``tool_outputs.call_abc``). The handoff calls of the handing-off step and the SDK's answers to them
+are left out of the conversation on both sides (the taken call's arguments are
+``handoff_arguments``). It also records
 ``agent.start`` / ``agent.end``, one ``llm.call`` per model call with its token counts, one
 ``tool.call`` per function tool call with its arguments, and an ``outcome`` (``success``, with the
 final output as ``result``) from the agent that produces the final output. A run that fails records
@@ -34,6 +37,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from agents import Agent, Handoff, ItemHelpers, RunHooks
@@ -42,7 +46,7 @@ from openai.types.responses import ResponseFunctionToolCall
 
 from handoff_audit.record import Recorder
 
-__all__ = ["AuditHooks", "conversation_items"]
+__all__ = ["AuditHooks", "conversation_state"]
 
 MAX_OPEN_RUNS = 1024  # runs that never finish (an exception) are forgotten, oldest first, past this
 
@@ -144,14 +148,14 @@ class AuditHooks(RunHooks[Any]):
         # Without a handoff call seen in the sender's output, the handoff still gets an id of its own.
         calls = run.handoff_calls or [(uuid.uuid4().hex[:16], to_agent.name)]
         step_calls = {call_id for call_id, _ in calls}
-        conversation = [*run.last_input, *run.last_output]
+        had = [*run.last_input, *run.last_output]
         # Tool outputs follow the model's output items, in the order the calls were made.
         order = [c.get("call_id") for c in run.last_output if c.get("type") == "function_call"]
-        conversation += [run.tool_outputs[cid] for cid in order if cid in run.tool_outputs]
+        had += [run.tool_outputs[cid] for cid in order if cid in run.tool_outputs]
         # The SDK takes the first handoff call (to this receiver); the others are sent and never received.
         taken = next((call_id for call_id, to in calls if to == to_agent.name), None)
         for call_id, to in calls:
-            state = _state(conversation, step_calls, call_id)
+            state = _state(had, step_calls, call_id)
             self.recorder.handoff_sent(run.trace_id, from_agent.name, to, state, handoff_id=call_id)
             if call_id == taken:
                 run.pending[to_agent.name] = (call_id, from_agent.name, step_calls)
@@ -214,28 +218,40 @@ def _text(content: Any) -> Any:
     return content
 
 
-def conversation_items(items: list[Any], skip_call_ids: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
-    """Model input items in the recorded form; calls and outputs with an id in ``skip_call_ids`` left out."""
-    out: list[dict[str, Any]] = []
+def conversation_state(items: list[Any], skip_call_ids: Iterable[str] = ()) -> dict[str, Any]:
+    """Model input items as a state: ``messages`` in order, ``tool_calls`` and ``tool_outputs`` by call id.
+
+    Keying tool calls and outputs by their call id names each one that goes missing. Items of
+    other types go to ``other``, in order, when there are any. Calls and outputs with an id in
+    ``skip_call_ids`` are left out.
+    """
+    skip = set(skip_call_ids)
+    messages: list[Any] = []
+    calls: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    other: list[Any] = []
     for raw in items:
         item = _dump(raw)
         kind = item.get("type")
         call_id = item.get("call_id")
-        if call_id in skip_call_ids:
+        if call_id in skip:
             continue
-        if kind == "function_call":
-            out.append({"tool_call": item.get("name"), "call_id": call_id, "arguments": _parse(item.get("arguments"))})
-        elif kind == "function_call_output":
-            out.append({"tool_output": _parse(_text(item.get("output"))), "call_id": call_id})
+        if kind == "function_call" and isinstance(call_id, str):
+            calls[call_id] = {"tool": item.get("name"), "arguments": _parse(item.get("arguments"))}
+        elif kind == "function_call_output" and isinstance(call_id, str):
+            outputs[call_id] = _parse(_text(item.get("output")))
         elif isinstance(item.get("role"), str) and kind in (None, "message"):
-            out.append({item["role"]: _text(item.get("content"))})
+            messages.append({item["role"]: _text(item.get("content"))})
         else:
-            out.append({k: v for k, v in item.items() if k not in ("id", "status", "provider_data")})
-    return out
+            other.append({k: v for k, v in item.items() if k not in ("id", "status", "provider_data")})
+    state: dict[str, Any] = {"messages": messages, "tool_calls": calls, "tool_outputs": outputs}
+    if other:
+        state["other"] = other
+    return state
 
 
 def _state(items: list[Any], step_calls: set[str], handoff_id: str) -> dict[str, Any]:
-    state: dict[str, Any] = {"conversation": conversation_items(items, step_calls)}
+    state = conversation_state(items, step_calls)
     for raw in items:
         item = _dump(raw)
         if item.get("type") == "function_call" and item.get("call_id") == handoff_id:
