@@ -338,6 +338,8 @@ def parse_path(text: str) -> tuple[Any, ...]:
         pos = m.end()
     if not segs:
         raise ValueError("empty redaction path")
+    if segs[-1] is _ANY_DEPTH:
+        raise ValueError(f"bad redaction path {text!r}: it cannot end with **")
     return tuple(segs)
 
 
@@ -361,9 +363,10 @@ class Redact:
 
     Paths are relative to those fields and written as ``scan`` reports them (``customer.email``,
     ``order.items[2].card``), with ``*`` for any key, ``[*]`` for any index and ``**`` for any depth.
-    A dropped key disappears; a masked value becomes ``mask`` (a string, or a function of the value
-    such as ``hashed(key)``). The caller's objects are never changed: containers on a redacted path
-    are copied.
+    A dropped key or list item disappears; a masked value becomes ``mask_with`` (a string, or a
+    function of the value such as ``hashed(key)``). Where a value matches both, it is dropped. The
+    caller's objects are never changed: containers on a redacted path are copied. All paths are
+    matched in one walk, which goes only as deep as some path can still match.
     """
 
     def __init__(
@@ -374,10 +377,13 @@ class Redact:
         mask_with: str | Callable[[Any], Any] = "[redacted]",
         fields: Iterable[str] = PAYLOAD_FIELDS,
     ) -> None:
-        self.drop = tuple(parse_path(p) for p in drop)
-        self.mask = tuple(parse_path(p) for p in mask)
+        drop_paths = tuple(parse_path(p) for p in drop)
+        self.paths = drop_paths + tuple(parse_path(p) for p in mask)
+        self.n_drop = len(drop_paths)
         self.mask_with = mask_with
         self.fields = tuple(fields)
+        self._memo: dict[tuple[Any, ...], tuple[int, tuple[tuple[int, int], ...]]] = {}
+        self._start = self._closure([(i, 0) for i in range(len(self.paths))])
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
         out = event
@@ -385,85 +391,89 @@ class Redact:
             value = event.get(name)
             if value is None:
                 continue
-            new = value
-            for path in self.drop:
-                new = _apply(new, path, None)
-            for path in self.mask:
-                new = _apply(new, path, self._masker)
+            new = self._walk(value, self._start)
             if new is not value:
                 if out is event:
                     out = dict(event)
                 out[name] = new
         return out
 
-    def _masker(self, value: Any) -> Any:
-        return self.mask_with(value) if callable(self.mask_with) else self.mask_with
+    def _closure(self, states: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+        """Add, for every state at a ``**``, the state past it (``**`` may match nothing)."""
+        out: list[tuple[int, int]] = []
+        todo = list(states)
+        while todo:
+            st = todo.pop()
+            if st in out:
+                continue
+            out.append(st)
+            pi, pos = st
+            if self.paths[pi][pos] is _ANY_DEPTH:
+                todo.append((pi, pos + 1))
+        return tuple(out)
 
+    def _step(self, states: tuple[tuple[int, int], ...], is_map: bool, key: Any) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """Where ``key`` leads from ``states``: (the path that ends there or -1, the states below it)."""
+        memo_key = (states, is_map, key)
+        hit = self._memo.get(memo_key)
+        if hit is not None:
+            return hit
+        action = -1  # the lowest index of a path that ends here: drop paths come first
+        nxt: list[tuple[int, int]] = []
+        for pi, pos in states:
+            seg = self.paths[pi][pos]
+            if seg is _ANY_DEPTH:
+                nxt.append((pi, pos))
+                continue
+            if is_map:
+                match = seg is _ANY_KEY or (type(seg) is str and seg == key)
+            else:
+                match = seg is _ANY_INDEX or (type(seg) is int and seg == key)
+            if not match:
+                continue
+            if pos + 1 == len(self.paths[pi]):
+                action = pi if action < 0 else min(action, pi)
+            else:
+                nxt.append((pi, pos + 1))
+        result = (action, self._closure(nxt) if nxt else ())
+        if len(self._memo) < 4096:  # keys come from the data: keep the table bounded
+            self._memo[memo_key] = result
+        return result
 
-def _apply(node: Any, path: tuple[Any, ...], replace: Callable[[Any], Any] | None) -> Any:
-    """``node`` with the values at ``path`` dropped (``replace`` None) or replaced; copies only what changes."""
-    if not path:
-        return node
-    head, rest = path[0], path[1:]
-    if head is _ANY_DEPTH:
-        # Match the rest here, then at every depth below.
-        node = _apply(node, rest, replace) if rest else node
-        return _each_child(node, lambda child: _apply(child, path, replace))
-    if isinstance(node, Mapping) and not isinstance(head, int) and head is not _ANY_INDEX:
-        keys = list(node) if head is _ANY_KEY else ([head] if head in node else [])
-        changed: dict[Any, Any] | None = None
-        for k in keys:
-            child = node[k]
-            if not rest:
-                changed = dict(node) if changed is None else changed
-                if replace is None:
-                    del changed[k]
-                else:
-                    changed[k] = replace(child)
-            else:
-                new = _apply(child, rest, replace)
-                if new is not child:
-                    changed = dict(node) if changed is None else changed
-                    changed[k] = new
-        return node if changed is None else changed
-    if isinstance(node, (list, tuple)) and (head is _ANY_INDEX or isinstance(head, int)):
-        indices = range(len(node)) if head is _ANY_INDEX else ([head] if -len(node) <= head < len(node) else [])
-        items: list[Any] | None = None
-        dropped: set[int] = set()
-        for i in indices:
-            child = node[i]
-            if not rest:
-                items = list(node) if items is None else items
-                if replace is None:
-                    dropped.add(i % len(node))
-                else:
-                    items[i] = replace(child)
-            else:
-                new = _apply(child, rest, replace)
-                if new is not child:
-                    items = list(node) if items is None else items
-                    items[i] = new
-        if items is None:
+    def _walk(self, node: Any, states: tuple[tuple[int, int], ...]) -> Any:
+        if type(node) is dict or (type(node) is not list and isinstance(node, Mapping)):
+            pairs: Iterable[tuple[Any, Any]] = node.items()
+            is_map = True
+        elif type(node) is list or type(node) is tuple:
+            pairs = enumerate(node)
+            is_map = False
+        else:
             return node
-        return [x for i, x in enumerate(items) if i not in dropped] if dropped else items
-    return node
-
-
-def _each_child(node: Any, fn: Callable[[Any], Any]) -> Any:
-    if isinstance(node, Mapping):
         changed: dict[Any, Any] | None = None
-        for k, v in node.items():
-            new = fn(v)
-            if new is not v:
-                changed = dict(node) if changed is None else changed
-                changed[k] = new
-        return node if changed is None else changed
-    if isinstance(node, (list, tuple)):
-        items: list[Any] | None = None
-        for i, v in enumerate(node):
-            new = fn(v)
-            if new is not v:
-                items = list(node) if items is None else items
-                items[i] = new
-        return node if items is None else items
-    return node
+        dropped: list[Any] = []
+        step = self._step
+        for key, child in pairs:
+            action, nxt = step(states, is_map, key)
+            if action >= 0:
+                if changed is None:
+                    changed = {}
+                if action < self.n_drop:
+                    dropped.append(key)
+                else:
+                    changed[key] = self.mask_with(child) if callable(self.mask_with) else self.mask_with
+            elif nxt and (type(child) is dict or type(child) is list or isinstance(child, (Mapping, tuple))):
+                new = self._walk(child, nxt)
+                if new is not child:
+                    if changed is None:
+                        changed = {}
+                    changed[key] = new
+        if changed is None:
+            return node
+        if is_map:
+            out = {k: v for k, v in node.items() if k not in dropped}
+            for k, v in changed.items():
+                if k in out:
+                    out[k] = v
+            return out
+        gone = set(dropped)
+        return [changed.get(i, v) for i, v in enumerate(node) if i not in gone]

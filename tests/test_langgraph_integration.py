@@ -9,9 +9,9 @@ from typing import Annotated, Any, TypedDict
 
 import orjson
 import pytest
-from conftest import kinds
+from conftest import kinds, require
 
-pytest.importorskip("langgraph", reason="needs the langgraph extra")
+require("langgraph", "langgraph")
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage  # noqa: E402

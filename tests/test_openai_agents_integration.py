@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import kinds
+from conftest import kinds, require
 
-agents = pytest.importorskip("agents", reason="needs the openai-agents extra")
+require("agents", "openai-agents")
 
 from agents import Agent, ModelResponse, RunConfig, Runner, Usage, function_tool, handoff  # noqa: E402
 from agents.extensions import handoff_filters  # noqa: E402

@@ -269,7 +269,7 @@ def test_a_failing_redaction_hook_drops_the_event_with_a_warning(tmp_path: Path)
     assert rec.dropped == 1 and "secret value" not in str(caught[0].message)
 
 
-@pytest.mark.parametrize("bad", ["", ".a", "a..b", "a[x]", "a b"])
+@pytest.mark.parametrize("bad", ["", ".a", "a..b", "a[x]", "a b", "a.**"])
 def test_bad_redaction_paths_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_path(bad)
@@ -280,3 +280,12 @@ def test_redaction_paths_accept_quoted_keys_and_indices() -> None:
         "attrs": {"meta": {"z": 2}},
         "state": {"items": [1, 3]},
     }
+
+
+def test_drop_wins_over_mask_and_wildcards_reach_every_level() -> None:
+    redact = Redact(drop=["a.*.x", "l[2]"], mask=["a.b.x", "**.y", "*[0]"])
+    event = {"state": {"a": {"b": {"x": 1, "y": 2}, "c": [{"y": 3}]}, "l": [1, 2, 3], "y": 4}}
+    assert redact(event) == {
+        "state": {"a": {"b": {"y": "[redacted]"}, "c": [{"y": "[redacted]"}]}, "l": ["[redacted]", 2], "y": "[redacted]"}
+    }
+    assert redact({"state": {"z": 1}, "args": None})["state"] == {"z": 1}
