@@ -27,7 +27,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -108,7 +108,7 @@ class Recorder:
             self.name = name if isinstance(name, str) else "<stream>"
             self._raw = path
         # A gzip member per recorder: appending to a .gz file adds a member, which readers join.
-        self._out = gzip.GzipFile(fileobj=self._raw, mode="wb") if compress else self._raw
+        self._out = cast(IO[bytes], gzip.GzipFile(fileobj=self._raw, mode="wb")) if compress else self._raw
 
     # --- one method per event type ---------------------------------------------------------------
 

@@ -235,3 +235,20 @@ def test_parallel_branches_joined_by_reducers_scan_clean(tmp_path: Path) -> None
     assert edges == [("fraud", "ship"), ("reserve", "ship"), ("validate", "fraud"), ("validate", "reserve")]
     report = run(ScanConfig((str(path),)))
     assert report.findings == ()
+
+
+def test_a_graph_invoked_inside_a_node_is_sent_what_it_was_invoked_with(tmp_path: Path) -> None:
+    inner = _payment_subgraph(PaymentState)
+
+    def pay_by_hand(state: OrderState) -> dict[str, Any]:
+        return {"status": inner.invoke({"order": state["order"], "status": "reserved"})["status"]}
+
+    path = tmp_path / "run.jsonl"
+    with Recorder(path) as rec:
+        for _ in _graph(pay_by_hand).stream({"messages": []}, config={"callbacks": [AuditCallback(rec, "ship")]}):
+            pass
+    events = _events(path)
+    sent = next(e for e in events if e["type"] == "handoff.sent" and e["to"] == "payment/charge")
+    assert sent["from"] == "payment" and sent["state"] == {"order": ORDER, "status": "reserved"}
+    report = run(ScanConfig((str(path),)))
+    assert report.findings == () and report.summary.handoffs == 4

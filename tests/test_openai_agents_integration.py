@@ -266,3 +266,23 @@ def test_one_stripped_tool_output_is_named_by_its_call_id(tmp_path: Path) -> Non
         ("removed_field", "tool_calls.call_customer", '{"tool":"lookup_customer","arguments":{"email":"ann@example.com"}}'),
         ("removed_field", "tool_outputs.call_customer", '{"email":"ann@example.com","tier":"gold"}'),
     ]
+
+
+def test_concurrent_runs_sharing_the_hooks_stay_apart(tmp_path: Path) -> None:
+    import asyncio
+
+    path = tmp_path / "runs.jsonl"
+
+    async def both(hooks: AuditHooks) -> None:
+        await asyncio.gather(
+            Runner.run(_support(), "first", hooks=hooks),
+            Runner.run(_support(handoff_filters.remove_all_tools), "second", hooks=hooks),
+        )
+
+    with Recorder(path) as rec:
+        asyncio.run(both(AuditHooks(rec)))
+    report = run(ScanConfig((str(path),)))
+    assert report.summary.traces == 2 and report.summary.handoffs == 2
+    assert report.summary.end_to_end_success_rate == 0.5
+    assert len({f.trace_id for f in report.findings}) == 1
+    assert sorted(f.path for f in report.findings) == ["handoff_arguments", "tool_calls", "tool_outputs"]

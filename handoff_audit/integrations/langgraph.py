@@ -18,9 +18,10 @@ the node ``charge`` of the subgraph run by the node ``payment``). It records:
   such as ``add_messages``), the received value is that tail. A node that returned
   ``Command(goto=...)`` hands off only to the nodes it named. Nodes started by ``Send`` get their own
   argument, not the state, and are not paired.
-- **graph to subgraph**: ``handoff.sent`` is the state the subgraph's node in the parent graph was
-  given, and ``handoff.received`` is what the subgraph's first node was given, so keys the
-  subgraph's state schema does not declare are ``removed_field``.
+- **graph to subgraph**: ``handoff.sent`` is the state the subgraph was invoked with (for a
+  subgraph added as a node, the state that node was given in the parent graph), and
+  ``handoff.received`` is what the subgraph's first node was given, so keys the subgraph's state
+  schema does not declare are ``removed_field``.
 - ``agent.start`` / ``agent.end`` per node (``error`` if it raised), ``tool.call`` per LangChain
   tool call and ``llm.call`` per chat model call with its token usage, each under the node it ran
   in, and an ``outcome`` (``success``, with the node's update as ``result``) when a node named in
@@ -59,6 +60,7 @@ class _Node:
     step: int
     pushed: bool  # started by Send: its input is the Send argument, not the state
     input: Any
+    parent_run: UUID | None = None  # for a subgraph's node: the run of the graph it belongs to
     update: dict[str, Any] | None = None
     goto: set[str] | None = None
 
@@ -93,7 +95,7 @@ def _update_of(output: Any) -> tuple[dict[str, Any], set[str] | None]:
     if update is None:
         return {}, goto
     if isinstance(update, (list, tuple)):  # Command(update=[(key, value), ...])
-        update = dict(u for u in update if isinstance(u, (list, tuple)) and len(u) == 2)
+        update = {u[0]: u[1] for u in update if isinstance(u, (list, tuple)) and len(u) == 2}
     data = _jsonable(update)
     return (data if isinstance(data, dict) else {"__value__": data}), goto
 
@@ -146,6 +148,7 @@ class AuditCallback(BaseCallbackHandler):
         self._graphs: dict[tuple[str, str], _Graph] = {}  # (trace id, graph ns) -> finished nodes
         self._by_own_ns: dict[tuple[str, str], _Node] = {}  # (trace id, node ns) -> node (subgraph parents)
         self._roots: dict[UUID, str] = {}
+        self._invocations: dict[UUID, Any] = {}  # run started directly by a node -> its input
 
     # --- chains: the graph and its nodes --------------------------------------------------------
 
@@ -171,13 +174,16 @@ class AuditCallback(BaseCallbackHandler):
             if not is_task:
                 if owner is not None:
                     self._owner[run_id] = owner
+                    if self._nodes.get(parent_run_id) is owner:  # type: ignore[arg-type]
+                        # Run directly by a node: a subgraph's invocation keeps what it was invoked with.
+                        self._invocations[run_id] = inputs
                 return
             own_ns = str(meta.get("langgraph_checkpoint_ns") or node_name)
             graph_ns = own_ns.rpartition("|")[0]
-            path = meta.get("langgraph_path") or ()
+            path: Any = meta.get("langgraph_path") or ()
             node = _Node(
                 trace_id, _node_path(own_ns), graph_ns, own_ns, int(meta.get("langgraph_step") or 0),
-                bool(path) and path[0] == "__pregel_push", _jsonable(inputs),
+                bool(path) and path[0] == "__pregel_push", _jsonable(inputs), parent_run_id,
             )
             self._nodes[run_id] = node
             self._owner[run_id] = node
@@ -265,6 +271,8 @@ class AuditCallback(BaseCallbackHandler):
 
     def _forget(self, trace_id: str) -> None:
         with self._lock:
+            for run_id in [k for k in self._invocations if self._traces.get(k) == trace_id]:
+                del self._invocations[run_id]
             for table in (self._traces, self._nodes, self._owner):
                 for key in [k for k, v in table.items() if v == trace_id or getattr(v, "trace_id", None) == trace_id]:
                     del table[key]
@@ -282,9 +290,12 @@ class AuditCallback(BaseCallbackHandler):
             earlier = [s for s in graph.steps if s < node.step] if graph is not None else []
             senders = graph.steps[max(earlier)] if graph is not None and earlier else []
             parent = self._by_own_ns.get((node.trace_id, node.graph_ns)) if not senders and node.graph_ns else None
+            invoked = self._invocations.get(node.parent_run) if node.parent_run is not None else None
         rec = self.recorder
         if parent is not None:
-            state = parent.input if isinstance(parent.input, dict) else {"__value__": parent.input}
+            # What the subgraph was invoked with: the node's own input when the subgraph is the node.
+            sent = _jsonable(invoked) if invoked is not None else parent.input
+            state = sent if isinstance(sent, dict) else {"__value__": sent}
             given = node.input if isinstance(node.input, dict) else {"__value__": node.input}
             hid = rec.handoff_sent(node.trace_id, parent.name, node.name, state)
             rec.handoff_received(node.trace_id, parent.name, node.name, given, handoff_id=hid)

@@ -38,7 +38,7 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from agents import Agent, Handoff, ItemHelpers, RunHooks
 from agents.tracing import get_current_trace
@@ -123,7 +123,7 @@ class AuditHooks(RunHooks[Any]):
         )
 
     async def on_tool_start(self, context: Any, agent: Any, tool: Any) -> None:
-        name = getattr(context, "tool_name", None) or getattr(tool, "name", "tool")
+        name = str(getattr(context, "tool_name", None) or getattr(tool, "name", None) or "tool")
         raw = getattr(context, "tool_arguments", None)
         args = _parse(raw) if isinstance(raw, str) else {}
         self.recorder.tool_call(self._run(context).trace_id, agent.name, name, args if isinstance(args, dict) else {})
@@ -273,6 +273,6 @@ def _expand_nested_history(items: list[Any]) -> list[Any]:
         return items
     out: list[Any] = []
     for item in items:
-        transcript = _extract_nested_history_transcript(item) if isinstance(item, dict) else None
+        transcript = _extract_nested_history_transcript(cast(Any, item)) if isinstance(item, dict) else None
         out.extend(transcript if transcript is not None else [item])
     return out
