@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -37,6 +40,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import a framework an integration test needs: skipped without it, but an error under CI.
+
+    CI installs every extra (``.ci/run``), so there a missing framework must fail, not skip.
+    """
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f"needs the {extra} extra")
 
 
 def write_events(path: Path, events: list[dict[str, Any]]) -> Path:

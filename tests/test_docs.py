@@ -20,7 +20,7 @@ def _sh_blocks() -> list[str]:
 def test_readme_opens_with_the_install_and_run_and_the_test_commands() -> None:
     run_cmd, test_cmd = _sh_blocks()[:2]
     assert "pip install ." in run_cmd and run_cmd.endswith("handoff-audit scan sample_traces/")
-    assert "pip install '.[test]'" in test_cmd and test_cmd.endswith("python -m pytest")
+    assert "pip install '.[test,openai-agents,langgraph]'" in test_cmd and test_cmd.endswith("python -m pytest")
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
