@@ -34,7 +34,7 @@ class Collector:
     """The sink adapters feed: buffers open traces and folds closed ones into the aggregate."""
 
     # True in a collector that also keeps agent turns, model calls and unknown types until the trace
-    # closes (``records.FullCollector``); ``scan`` without filters drops them as they are read.
+    # closes (``whole_trace.FullCollector``); ``scan`` without filters drops them as they are read.
     keep_rest = False
 
     def __init__(self, idle_lines: int, agg: Aggregator, part: int = 0, parts: int = 1) -> None:

@@ -19,7 +19,7 @@ from handoff_audit.classify import TraceResult
 from handoff_audit.config import ScanConfig
 from handoff_audit.errors import UsageError
 from handoff_audit.models import AgentStats, Finding, Handoff, Report
-from handoff_audit.records import TraceRecord
+from handoff_audit.whole_trace import WholeTrace
 from handoff_audit.rules import RULES, RULES_BY_CODE, FailureClass
 
 
@@ -80,7 +80,7 @@ class Filter:
 
     # --- a whole trace --------------------------------------------------------------------------
 
-    def trace_ok(self, rec: TraceRecord) -> bool:
+    def trace_ok(self, rec: WholeTrace) -> bool:
         """Whether the trace is reported at all (counted in ``traces``)."""
         if not self.trace_id_ok(rec.trace_id):
             return False
@@ -93,11 +93,11 @@ class Filter:
             return any(self.time_ok(t) for t in times)
         return True
 
-    def handoff_ok(self, rec: TraceRecord, h: Handoff) -> bool:
+    def handoff_ok(self, rec: WholeTrace, h: Handoff) -> bool:
         """Whether a handoff of a reported trace is reported (its edge, agents and time)."""
         return self.edge_ok(h.from_agent, h.to_agent) and self.time_ok(rec.handoff_time(h))
 
-    def trace_finding_ok(self, rec: TraceRecord, f: Finding) -> bool:
+    def trace_finding_ok(self, rec: WholeTrace, f: Finding) -> bool:
         """A finding on the trace itself (RG303, RG304): no edge, timed at its outcome or the trace end."""
         if self.edges or not self.finding_kind_ok(f):
             return False
@@ -107,7 +107,7 @@ class Filter:
             return self.time_ok(rec.times()[rec.timeline.outcomes[0][0]])
         return self.time_ok(rec.end_time())
 
-    def select(self, rec: TraceRecord) -> TraceResult | None:
+    def select(self, rec: WholeTrace) -> TraceResult | None:
         """The part of a trace to report, as a TraceResult the aggregate can fold; None to leave it out.
 
         End-to-end success stays that of the whole trace, whatever ``--class`` or ``--kind`` hide.
@@ -128,7 +128,7 @@ class Filter:
             sum(max(0, h.attempts - 1) for h in handoffs),
         )
 
-    def agent_ends(self, rec: TraceRecord) -> Iterable[tuple[str, Any]]:
+    def agent_ends(self, rec: WholeTrace) -> Iterable[tuple[str, Any]]:
         """(agent, status) of each reported ``agent.end`` of a reported trace."""
         for x in rec.extras:
             if x.type == "agent.end" and x.agent is not None and self.agent_ok(x.agent) and self.time_ok(x.ts):
@@ -199,7 +199,7 @@ def run_filtered(config: ScanConfig, flt: Filter) -> Report:
     """``pipeline.run`` with the report cut down to what ``flt`` selects (see docs/investigate.md)."""
     ends: dict[str, list[int]] = {}
 
-    def on_trace(rec: TraceRecord) -> TraceResult | None:
+    def on_trace(rec: WholeTrace) -> TraceResult | None:
         selected = flt.select(rec)
         if selected is not None:
             for agent, status in flt.agent_ends(rec):

@@ -22,7 +22,7 @@ from handoff_audit.diffing import diff_states, format_path
 from handoff_audit.errors import UsageError
 from handoff_audit.filters import Filter
 from handoff_audit.models import Finding, Handoff, Path
-from handoff_audit.records import TraceRecord
+from handoff_audit.whole_trace import WholeTrace
 from handoff_audit.rules import RULES
 
 WILD = "*"  # a list-index wildcard in a pattern: order.items[*].qty
@@ -158,7 +158,7 @@ class Hop:
         }
 
 
-def trace_hops(rec: TraceRecord, pattern: Pattern, flt: Filter) -> list[Hop]:
+def trace_hops(rec: WholeTrace, pattern: Pattern, flt: Filter) -> list[Hop]:
     """The field's fate at every reported handoff of one trace, in send order, following renames."""
     held: dict[str, Pattern] = {}  # agent -> where it holds the field (after a rename, the new key)
     had: dict[str, set[str]] = {}  # agent -> the agents it received the field from

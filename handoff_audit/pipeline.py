@@ -27,7 +27,7 @@ from handoff_audit.buffer import Collector
 from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
 from handoff_audit.errors import InputError
 from handoff_audit.models import Report, Skipped
-from handoff_audit.records import FullCollector, TraceHook
+from handoff_audit.whole_trace import FullCollector, TraceHook
 from handoff_audit.sources import Source, expand
 from handoff_audit.summary import Aggregator
 
@@ -95,8 +95,8 @@ def _sources(config: ScanConfig) -> list[Source]:
 def run_traces(config: ScanConfig, on_trace: TraceHook) -> tuple[Report, Aggregator]:
     """Audit every input in one process, keeping every event of a trace until it closes.
 
-    Each closed trace goes to ``on_trace`` as a TraceRecord, and what it returns is folded into the
-    report (see ``records.py``). Returns the report and the aggregate it was made from.
+    Each closed trace goes to ``on_trace`` as a WholeTrace, and what it returns is folded into the
+    report (see ``whole_trace.py``). Returns the report and the aggregate it was made from.
     """
     agg = _audit(_sources(config), config, 0, 1, on_trace)
     return finish([agg]), agg

@@ -15,7 +15,7 @@ from handoff_audit.diffing import diff_states, format_path
 from handoff_audit.errors import InputError
 from handoff_audit.filters import Filter
 from handoff_audit.models import Event, Finding, Handoff
-from handoff_audit.records import Extra, TraceRecord
+from handoff_audit.whole_trace import Extra, WholeTrace
 from handoff_audit.rules import FailureClass
 
 VIEW_VERSION = 1
@@ -26,16 +26,16 @@ class UnknownTrace(InputError):
     """No trace, or more than one, answers to the id or prefix given."""
 
 
-def find_trace(config: ScanConfig, wanted: str) -> TraceRecord:
+def find_trace(config: ScanConfig, wanted: str) -> WholeTrace:
     """Read every input and return the trace whose id is ``wanted``, or the one it is a prefix of.
 
     Only the exact match and the first prefix match are kept in memory; other ids are only collected.
     """
-    exact: list[TraceRecord] = []
-    first: list[TraceRecord] = []
+    exact: list[WholeTrace] = []
+    first: list[WholeTrace] = []
     candidates: set[str] = set()
 
-    def on_trace(rec: TraceRecord) -> None:
+    def on_trace(rec: WholeTrace) -> None:
         tid = rec.trace_id
         if tid == wanted:
             exact.append(rec)
@@ -58,7 +58,7 @@ def find_trace(config: ScanConfig, wanted: str) -> TraceRecord:
     return first[0]
 
 
-def build(rec: TraceRecord, flt: Filter) -> dict[str, Any]:
+def build(rec: WholeTrace, flt: Filter) -> dict[str, Any]:
     """The trace as data: summary, timeline entries in event-time order, and the findings shown."""
     tl = rec.timeline
     merged = rec.merged()
@@ -202,7 +202,7 @@ def _kept_entry(ev: Event) -> dict[str, Any]:
     return entry
 
 
-def _handoff_entry(rec: TraceRecord, h: Handoff, flt: Filter) -> dict[str, Any]:
+def _handoff_entry(rec: WholeTrace, h: Handoff, flt: Filter) -> dict[str, Any]:
     at = h.sent if h.sent is not None else h.received
     assert at is not None
     latency = None

@@ -26,7 +26,7 @@ from handoff_audit.classify import TraceResult, clarification_loops
 from handoff_audit.config import ScanConfig
 from handoff_audit.filters import Filter
 from handoff_audit.models import Report
-from handoff_audit.records import Extra, TraceRecord
+from handoff_audit.whole_trace import Extra, WholeTrace
 from handoff_audit.rules import FailureClass
 from handoff_audit.show import count, usd
 from handoff_audit.summary import Aggregator, percentile
@@ -65,7 +65,7 @@ class Stats:
     calls_without_cost: int = 0
     calls_without_tokens: int = 0
 
-    def on_trace(self, rec: TraceRecord) -> TraceResult | None:
+    def on_trace(self, rec: WholeTrace) -> TraceResult | None:
         """Fold one trace (the FullCollector callback)."""
         selected = self.flt.select(rec)
         if selected is None:
@@ -87,7 +87,7 @@ class Stats:
         self._tax(rec)
         return selected
 
-    def _tax(self, rec: TraceRecord) -> None:
+    def _tax(self, rec: WholeTrace) -> None:
         calls = [x for x in rec.extras if x.type == "llm.call" and self.flt.agent_ok(x.agent) and self.flt.time_ok(x.ts)]
         if not calls:
             return

@@ -424,13 +424,13 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> No
 
 def test_full_collector_keeps_the_same_events_through_add_and_through_the_native_reader() -> None:
     from handoff_audit.adapters.native import NativeAdapter, make_event
-    from handoff_audit.records import FullCollector, TraceRecord
+    from handoff_audit.whole_trace import FullCollector, WholeTrace
     from handoff_audit.summary import Aggregator
 
     def collect(feed: Any) -> dict[str, list[tuple[Any, ...]]]:
         seen: dict[str, list[tuple[Any, ...]]] = {}
 
-        def on_trace(rec: TraceRecord) -> None:
+        def on_trace(rec: WholeTrace) -> None:
             seen[rec.trace_id] = [(x.seq, x.type, x.agent, x.ts, x.line, x.data.get("status")) for x in rec.extras]
             return None
 

@@ -3,7 +3,7 @@
 ``scan`` keeps only the events that pairing and the rules read, and drops agent turns and model calls
 as they are read. The investigation commands need those too: ``FullCollector`` keeps every event of a
 trace until it closes, audits the trace exactly as ``scan`` does (the same timeline, the same
-classification, from the same kept events) and hands a ``TraceRecord`` to a callback.
+classification, from the same kept events) and hands a ``WholeTrace`` to a callback.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Extra:
 
 
 @dataclass(slots=True)
-class TraceRecord:
+class WholeTrace:
     """One closed trace: its audited timeline, its findings, and the events the audit did not read."""
 
     timeline: Timeline
@@ -118,7 +118,7 @@ def effective_times(events: list[Event]) -> list[float | None]:
     return out
 
 
-TraceHook = Callable[[TraceRecord], TraceResult | None]
+TraceHook = Callable[[WholeTrace], TraceResult | None]
 
 
 class FullCollector(Collector):
@@ -150,7 +150,7 @@ class FullCollector(Collector):
             else:
                 events.append(load_kept(tid, e))
         tl = build_timeline(tid, events)
-        folded = self.on_trace(TraceRecord(tl, classify_trace(tl), extras))
+        folded = self.on_trace(WholeTrace(tl, classify_trace(tl), extras))
         if folded is not None:
             self.agg.add_trace(folded)
 
