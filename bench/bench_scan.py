@@ -197,7 +197,7 @@ def bench_contracts(path: Path, repeat: int) -> int:
         f"contract file: {contracts.stat().st_size / 1e6:.1f} MB, {len(doc['edges'])} edge contracts "
         f"(an input schema and a timeout each), outcome owner {doc.get('outcome', {}).get('owner')}"
     )
-    args = ["scan", str(path), "--format", "json", "-o", os.devnull, "--exit-zero", "-q"]
+    args = ["scan", str(path), "--format", "json", "-o", os.devnull, "--exit-zero", "-q", "--jobs", "1"]
     plain, checked = Figures(), Figures()
     for _ in range(repeat):  # alternated, so that a noisy spell on a shared machine hits both
         plain.add(time_command(args))
