@@ -16,6 +16,11 @@ figures meet.
 
     python bench/bench_scan.py                              # every figure, on the default corpora
     python bench/bench_scan.py --events 200000 --repeat 3   # only the throughput figures, smaller
+    python bench/bench_scan.py --contracts --events 200000 --repeat 3   # scan --contracts / scan
+
+With ``--contracts``, the cost of contract checks instead: a contract file is drafted from the main
+corpus by ``handoff-audit contracts infer`` (cached beside the corpus, as JSON), then ``scan`` without
+and with ``--contracts`` run alternately ``--repeat`` times, and the ratios of the best runs are printed.
 """
 
 from __future__ import annotations
@@ -168,6 +173,42 @@ def describe(name: str, path: Path, figs: dict[str, Figures]) -> None:
         )
 
 
+def ensure_contracts(corpus: Path) -> Path:
+    """A contract file drafted from the corpus, cached beside it (its name carries the package's hash)."""
+    pkg = HERE.parent / "handoff_audit"
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(pkg.glob("*.py")))).hexdigest()[:10]
+    path = corpus.with_name(f"{corpus.stem}-contracts-{digest}.json")
+    if path.exists():
+        print(f"contracts: {path.relative_to(HERE.parent)} (cached)")
+        return path
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "handoff_audit", "contracts", "infer", str(corpus), "-o", str(path), "-q"], check=True
+    )
+    print(f"contracts: {path.relative_to(HERE.parent)} drafted in {time.perf_counter() - t0:.1f}s")
+    return path
+
+
+def bench_contracts(path: Path, repeat: int) -> int:
+    """Scan without and with a contract file, alternately; print the ratios of the best runs."""
+    contracts = ensure_contracts(path)
+    doc = orjson.loads(contracts.read_bytes())
+    print(
+        f"contract file: {contracts.stat().st_size / 1e6:.1f} MB, {len(doc['edges'])} edge contracts "
+        f"(an input schema and a timeout each), outcome owner {doc.get('outcome', {}).get('owner')}"
+    )
+    args = ["scan", str(path), "--format", "json", "-o", os.devnull, "--exit-zero", "-q", "--jobs", "1"]
+    plain, checked = Figures(), Figures()
+    for _ in range(repeat):  # alternated, so that a noisy spell on a shared machine hits both
+        plain.add(time_command(args))
+        checked.add(time_command([*args, "--contracts", str(contracts)]))
+    for name, f in (("scan", plain), ("scan --contracts", checked)):
+        runs = ", ".join(f"{r[0]:.2f}" for r in f.runs)
+        print(f"{name:17} wall {f.wall:7.2f} s (runs: {runs})   CPU {f.cpu:7.2f} s   peak RSS {f.rss / 2**20:.0f} MiB")
+    print(f"ratio scan --contracts / scan: {checked.wall / plain.wall:.2f}x wall, {checked.cpu / plain.cpu:.2f}x CPU")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Time handoff-audit scan against a bare orjson parse of the same file.")
     ap.add_argument("--events", type=int, default=2_000_000, help="events of the main corpus")
@@ -179,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="--jobs values to time on the main corpus")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=2, help="runs of each measurement; the best is reported")
+    ap.add_argument("--contracts", action="store_true", help="measure scan --contracts against scan instead")
     a = ap.parse_args(argv)
 
     main_path = ensure_corpus(a.events, a.faulty, a.seed)
+    if a.contracts:
+        return bench_contracts(main_path, a.repeat)
     extra = []
     if a.all_faulty_events:
         extra.append(("every handoff differing", ensure_corpus(a.all_faulty_events, 1.0, a.seed)))

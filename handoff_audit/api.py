@@ -5,19 +5,24 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from handoff_audit.config import DEFAULT_IDLE_LINES, ScanConfig
 from handoff_audit.errors import UsageError
 from handoff_audit.models import Report
 from handoff_audit.policy import BaselineData, Thresholds, evaluate, parse_failure_rates, parse_rate, select_codes
 
+if TYPE_CHECKING:
+    from handoff_audit.contracts import ContractSet
+
 PathLike = str | os.PathLike[str]
 
 
 def scan(
     paths: PathLike | Iterable[PathLike],
-    contracts: PathLike | None = None,
+    contracts: PathLike | ContractSet | None = None,
     *,
+    require_contracts: bool = False,
     fail_on: Iterable[str] | None = None,
     ignore: Iterable[str] = (),
     max_failure_rate: float | str | Mapping[str, float | str] | None = None,
@@ -43,11 +48,17 @@ def scan(
     ``Report.traces`` (one record per trace and handoff, as the JUnit report lists them).
 
     The returned Report carries its ``verdict``. Raises ``handoff_audit.errors.InputError`` when
-    nothing can be audited and ``UsageError`` for a bad argument. ``contracts`` is not supported yet
-    and must be None.
+    nothing can be audited and ``UsageError`` for a bad argument.
+
+    ``contracts`` is a contract file (or a ContractSet from ``contracts.load_contracts``): every handoff
+    is checked against it, as by ``scan --contracts``; ``require_contracts`` is ``--require-contracts``.
+    A contract file that cannot be used raises ``handoff_audit.contracts.ContractError``.
     """
+    contract_set = None
     if contracts is not None:
-        raise UsageError("contracts: not supported by this version")
+        from handoff_audit.contracts import ContractSet, load_contracts
+
+        contract_set = contracts if isinstance(contracts, ContractSet) else load_contracts(os.fspath(contracts))
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     rates: dict[str, float] = {}
@@ -72,6 +83,8 @@ def scan(
         input_format=input_format,
         ignore=select_codes(ignore, "ignore"),
         keep_traces=keep_traces,
+        contracts=contract_set,
+        require_contracts=require_contracts,
     )
     return judge(run(config), thresholds, base)
 

@@ -19,15 +19,24 @@ A buffer can audit one partition of the traces (``part`` of ``parts``, by a hash
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from handoff_audit.adapters.native import event_owner, load_kept
-from handoff_audit.classify import classify_trace
+from handoff_audit.classify import Refine, TraceResult, classify_trace
 from handoff_audit.models import KEPT_TYPES, KNOWN_TYPES, Event, Skipped
-from handoff_audit.pairing import build_timeline
+from handoff_audit.pairing import Timeline, build_timeline
 from handoff_audit.summary import Aggregator
 
 _EXPIRE_EVERY = 16_384
+
+
+class CloseHook(Protocol):
+    """Work done on each closed trace besides the built-in rules (contract checks, contract inference)."""
+
+    refine: Refine | None  # passed to classify_trace
+
+    def check(self, tl: Timeline, result: TraceResult) -> None:
+        """Called after classification, before the trace is folded into the aggregate."""
 
 
 class Collector:
@@ -37,12 +46,15 @@ class Collector:
     # closes (``whole_trace.FullCollector``); ``scan`` without filters drops them as they are read.
     keep_rest = False
 
-    def __init__(self, idle_lines: int, agg: Aggregator, part: int = 0, parts: int = 1) -> None:
+    def __init__(
+        self, idle_lines: int, agg: Aggregator, part: int = 0, parts: int = 1, hook: CloseHook | None = None
+    ) -> None:
         if not 0 <= part < parts:
             raise ValueError(f"partition {part} of {parts} does not exist")
         self.idle_lines = idle_lines
         self.agg = agg
         self.part, self.parts = part, parts
+        self.hook = hook
         self.open: dict[str, list[Any]] = {}  # trace_id -> [seq of its last event, kept events, trace_id]
         self.closed_early: set[str] = set()
         self.seq = 0  # input lines read so far, across inputs: the global read order
@@ -151,4 +163,11 @@ class Collector:
     def _close(self, tid: str, kept: list[Any]) -> None:
         # The native reader buffers outcomes and tool calls as tuples (see load_kept).
         events = [e if type(e) is Event else load_kept(tid, e) for e in kept]
-        self.agg.add_trace(classify_trace(build_timeline(tid, events)))
+        hook = self.hook
+        if hook is None:
+            self.agg.add_trace(classify_trace(build_timeline(tid, events)))
+            return
+        tl = build_timeline(tid, events)
+        result = classify_trace(tl, hook.refine)
+        hook.check(tl, result)
+        self.agg.add_trace(result)

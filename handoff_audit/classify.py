@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +41,15 @@ class TraceResult:
         yield from self.trace_findings
 
 
-def classify_trace(tl: Timeline) -> TraceResult:
-    """Apply every rule to one trace."""
+Refine = Callable[[Handoff, list[FieldChange]], list[FieldChange]]
+
+
+def classify_trace(tl: Timeline, refine: Refine | None = None) -> TraceResult:
+    """Apply every rule to one trace.
+
+    ``refine``, given only when a contract file sets diff options, filters a handoff's field changes
+    before they are named (ignored paths, numeric tolerance).
+    """
     trace_findings: list[Finding] = []
 
     receipts = _receipts_by_agent(tl.handoffs)
@@ -54,6 +61,8 @@ def classify_trace(tl: Timeline) -> TraceResult:
                 found.append(_finding(h, "orphaned_handoff", "", None, None, "sent but never received"))
             elif sent.state != received.state:  # equal encodings: equal states, nothing to parse
                 changes = diff_states(h.sent_state or {}, h.received_state or {})
+                if changes and refine is not None:
+                    changes = refine(h, changes)
                 if changes:
                     found.extend(handoff_findings(h, changes))
             src = _latest_receipt(receipts, h.from_agent, h.pos)

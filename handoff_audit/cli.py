@@ -151,6 +151,21 @@ UntilOpt = Annotated[
 ]
 
 
+ContractsOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--contracts",
+        help="Check every handoff against this contract file (YAML or JSON; see docs/contracts.md).",
+        dir_okay=False,
+        envvar="HANDOFF_AUDIT_CONTRACTS",
+    ),
+]
+RequireContractsOpt = Annotated[
+    bool,
+    typer.Option("--require-contracts", help="With --contracts: a handoff on an edge no contract covers is a finding."),
+]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"handoff-audit {__version__}")
@@ -177,6 +192,8 @@ def scan(
     jobs: JobsOpt = None,
     show_progress: ProgressOpt = None,
     input_format: InputFormatOpt = InputFormat.auto,
+    contracts: ContractsOpt = None,
+    require_contracts: RequireContractsOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
     trace: TraceOpt = None,
@@ -218,9 +235,14 @@ def scan(
         base = api.load_baseline(ci.baseline) if ci.baseline is not None else None
         bar = False if show_progress is None and quiet else show_progress
         flt = parse_filter(trace, agent, edge, class_, kind, since, until)
+        contract_set = None
+        if contracts is not None:
+            from handoff_audit.contracts import load_contracts
+
+            contract_set = load_contracts(str(contracts))
         scan_config = ScanConfig(
             tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar, input_format=input_format.adapter(),
-            ignore=ci.ignore, keep_traces=ci.keep_traces,
+            ignore=ci.ignore, keep_traces=ci.keep_traces, contracts=contract_set, require_contracts=require_contracts,
         )
         report = run_filtered(scan_config, flt) if flt.active else api.run(scan_config)
         if ci.strict and report.summary.skipped:
@@ -347,3 +369,6 @@ from handoff_audit import cli_convert  # noqa: E402,F401  (registers the convert
 from handoff_audit import cli_investigate  # noqa: E402  (show, lineage and stats live in their own module)
 
 cli_investigate.register(app)
+from handoff_audit.cli_contracts import contracts_app  # noqa: E402  (it uses the helpers above)
+
+app.add_typer(contracts_app, name="contracts")

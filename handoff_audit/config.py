@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handoff_audit.contracts import ContractSet
 
 DEFAULT_IDLE_LINES = 200_000  # input lines read without an event of a trace before it is closed
 AUTO_JOBS_BYTES = 64 * 2**20  # inputs this large are worth starting worker processes for
@@ -24,3 +28,5 @@ class ScanConfig:
     input_format: str | None = None  # an adapter name; None tells each file's format by its content
     ignore: frozenset[str] = frozenset()  # rule codes whose findings are dropped before counting
     keep_traces: bool = False  # keep a record of every trace and handoff (JUnit, the pytest plugin)
+    contracts: ContractSet | None = None  # from contracts.load_contracts; checked on every handoff
+    require_contracts: bool = False  # a handoff on an edge no contract covers is a finding (RG309)

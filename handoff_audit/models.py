@@ -126,6 +126,7 @@ class Finding:
     file: str | None = None
     line: int | None = None
     order: int = 0
+    rule: str | None = None  # the contract rule broken (contract kinds only)
 
     @property
     def failure_class(self) -> str:
@@ -156,6 +157,7 @@ class Finding:
             "message": self.message,
             "file": self.file,
             "line": self.line,
+            "rule": self.rule,
         }
 
 
@@ -174,6 +176,7 @@ FINDING_FIELDS = (
     "message",
     "file",
     "line",
+    "rule",
 )
 
 
@@ -190,6 +193,7 @@ class EdgeStats:
     latency_p95_ms: float | None
     # class -> handoffs with at least one finding of that class; all three classes present
     failed_by_class: dict[str, int] = field(default_factory=dict)
+    contract: str | None = None  # the contract covering the edge, as ``from -> to`` of its declaration
 
     @property
     def failure_rate(self) -> float | None:
@@ -214,6 +218,17 @@ class AgentStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ContractCoverage:
+    """Which edges of the run a contract file covered, and which of its contracts went unused."""
+
+    file: str
+    contracts: int  # edge contracts declared
+    outcome_owner: str | None
+    uncovered_edges: tuple[tuple[str, str], ...]  # (from, to) seen in the traces, covered by no contract
+    unused_contracts: tuple[tuple[str, str], ...]  # (from, to) as declared, that matched no handoff
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """Run-level counts and rates."""
 
@@ -234,6 +249,7 @@ class Summary:
     edges: tuple[EdgeStats, ...]
     agents: tuple[AgentStats, ...]
     filters: tuple[str, ...] = ()  # the filter options a filtered report was made with, as given
+    contracts: ContractCoverage | None = None  # set when the scan was given a contract file
 
     @property
     def handoff_failure_rate(self) -> float | None:

@@ -23,9 +23,9 @@ from handoff_audit import progress
 from handoff_audit.adapters import FORMATS, REGISTRY, detect
 from handoff_audit.adapters import finish as finish_spans
 from handoff_audit.adapters.native import Misrouted
-from handoff_audit.buffer import Collector
+from handoff_audit.buffer import CloseHook, Collector
 from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
-from handoff_audit.errors import InputError
+from handoff_audit.errors import InputError, UsageError
 from handoff_audit.models import Report, Skipped
 from handoff_audit.whole_trace import FullCollector, TraceHook
 from handoff_audit.sources import Source, expand
@@ -34,12 +34,20 @@ from handoff_audit.summary import Aggregator
 __all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run", "run_traces"]
 
 
-def run(config: ScanConfig) -> Report:
-    """Audit every input named in ``config``; raises InputError when nothing can be audited."""
+def run(config: ScanConfig, hook: CloseHook | None = None) -> Report:
+    """Audit every input named in ``config``; raises InputError when nothing can be audited.
+
+    With ``config.contracts`` every handoff is also checked against its edge's contract. ``hook``
+    (for tools built on the scan, such as contract inference) sees every closed trace, in this process.
+    """
+    if config.require_contracts and config.contracts is None:
+        raise UsageError("--require-contracts needs a contract file (--contracts)")
     sources = _sources(config)
     jobs = _jobs(config.jobs, sources)
+    if hook is not None:
+        jobs = 1  # a hook collects in this process
     if jobs <= 1:
-        return finish([_audit(sources, config, 0, 1)])
+        return finish([_audit(sources, config, 0, 1, hook=hook)])
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     try:
         with ctx.Pool(jobs) as pool:
@@ -103,13 +111,24 @@ def run_traces(config: ScanConfig, on_trace: TraceHook) -> tuple[Report, Aggrega
 
 
 def _audit(
-    sources: list[Source], config: ScanConfig, part: int, parts: int, on_trace: TraceHook | None = None
+    sources: list[Source],
+    config: ScanConfig,
+    part: int,
+    parts: int,
+    on_trace: TraceHook | None = None,
+    hook: CloseHook | None = None,
 ) -> Aggregator:
     agg = Aggregator(tuple(s.name for s in sources), config.ignore, config.keep_traces)
+    checker = None
+    if config.contracts is not None:
+        from handoff_audit.contracts import ContractChecker
+
+        checker = ContractChecker(config.contracts, require=config.require_contracts)
+        hook = checker
     if on_trace is None:
-        collector = Collector(config.idle_lines, agg, part, parts)
+        collector = Collector(config.idle_lines, agg, part, parts, hook)
     else:
-        collector = FullCollector(config.idle_lines, agg, on_trace)
+        collector = FullCollector(config.idle_lines, agg, on_trace, hook)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     # The first partition reads every line of every input, so its position is the run's.
@@ -147,6 +166,8 @@ def _audit(
         finally:
             if gc_was_enabled:
                 gc.enable()
+    if checker is not None:
+        checker.record(agg)
     return agg
 
 

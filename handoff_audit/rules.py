@@ -34,6 +34,7 @@ class Rule:
     code: str
     severity: Severity
     description: str
+    contract: bool = False  # reported only when a contract file is given (see contracts.py)
 
 
 _SL, _CD, _RG = FailureClass.STATE_LOSS, FailureClass.CONTEXT_DRIFT, FailureClass.RESPONSIBILITY_GAP
@@ -51,6 +52,14 @@ RULES: dict[str, Rule] = {
             "SL104",
             _E,
             "An agent handed on a nested object it had received with some of its fields gone.",
+        ),
+        Rule(
+            "contract_required_missing",
+            _SL,
+            "SL105",
+            _E,
+            "The received state lacks a field its edge's input schema requires.",
+            contract=True,
         ),
         Rule("changed_value", _CD, "CD201", _E, "A value arrived at the same path with another value."),
         Rule("type_changed", _CD, "CD202", _W, "A value arrived with another JSON type."),
@@ -71,6 +80,38 @@ RULES: dict[str, Rule] = {
             _W,
             "The receiver handed back to its sender and was sent the same state again.",
         ),
+        Rule(
+            "contract_schema_mismatch",
+            _CD,
+            "CD208",
+            _E,
+            "The received state fails its edge's input schema (type, enum or another keyword).",
+            contract=True,
+        ),
+        Rule(
+            "contract_invariant_failed",
+            _CD,
+            "CD209",
+            _E,
+            "An input invariant of the edge's contract is not true on the received state.",
+            contract=True,
+        ),
+        Rule(
+            "contract_output_mismatch",
+            _CD,
+            "CD210",
+            _E,
+            "The sent state fails its edge's output schema.",
+            contract=True,
+        ),
+        Rule(
+            "contract_success_failed",
+            _CD,
+            "CD211",
+            _E,
+            "A success criterion of the edge's contract is not true on the sent state.",
+            contract=True,
+        ),
         Rule("orphaned_handoff", _RG, "RG301", _E, "A handoff was sent and never received."),
         Rule("unsolicited_receipt", _RG, "RG302", _E, "A handoff was received that was never sent."),
         Rule("missing_outcome", _RG, "RG303", _E, "The trace ended with no agent claiming the outcome."),
@@ -81,6 +122,38 @@ RULES: dict[str, Rule] = {
             "RG305",
             _E,
             "The outcome was claimed while a handoff was still in flight.",
+        ),
+        Rule(
+            "handoff_timeout",
+            _RG,
+            "RG306",
+            _E,
+            "A receipt came later than the edge's timeout and the sender handed nothing to the fallback.",
+            contract=True,
+        ),
+        Rule(
+            "wrong_outcome_owner",
+            _RG,
+            "RG307",
+            _E,
+            "An agent other than the contract's outcome owner claimed the outcome.",
+            contract=True,
+        ),
+        Rule(
+            "missing_audit_field",
+            _RG,
+            "RG308",
+            _E,
+            "The sent state lacks an audit-trail path its edge's contract requires.",
+            contract=True,
+        ),
+        Rule(
+            "uncovered_edge",
+            _RG,
+            "RG309",
+            _E,
+            "A handoff on an edge that no contract covers (only with --require-contracts).",
+            contract=True,
         ),
     )
 }

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from handoff_audit.classify import TraceResult
-from handoff_audit.models import AgentStats, EdgeStats, Finding, HandoffRecord, Report, Skipped, Summary, TraceRecord
+from handoff_audit.models import AgentStats, ContractCoverage, EdgeStats, Finding, HandoffRecord, Report, Skipped, Summary, TraceRecord
 from handoff_audit.rules import FailureClass, Severity
 
 MAX_LISTED_SKIPS = 1000  # every skipped line is counted; the first this many are listed
@@ -53,6 +53,10 @@ class Aggregator:
         self.agent_ends: dict[str, list[int]] = {}  # agent -> [agent.end events, of them ok]; filled while reading
         self.edges: dict[tuple[str, str], _Edge] = {}
         self.findings: list[Finding] = []
+        # With a contract file: (file, declared edges as (from, to), outcome owner), and every edge seen
+        # -> the index of the declared edge covering it, or None. Plain data, to cross process bounds.
+        self.contracts: tuple[str, tuple[tuple[str, str], ...], str | None] | None = None
+        self.contract_edges: dict[tuple[str, str], int | None] = {}
 
     def skip(self, item: Skipped) -> None:
         """Count a line that could not be used (listed while under the cap)."""
@@ -131,13 +135,32 @@ class Aggregator:
                 edge.latencies.extend(e.latencies)
             out.findings.extend(p.findings)
             out.trace_records.extend(p.trace_records)
+            for key, index in p.contract_edges.items():
+                out.contract_edges[key] = index
+            out.contracts = out.contracts or p.contracts
         order = {name: i for i, name in reversed(list(enumerate(out.inputs)))}
         out.skipped.sort(key=lambda s: (order.get(s.file, len(order)), s.line))
         del out.skipped[MAX_LISTED_SKIPS:]
         return out
 
+    def _coverage(self) -> tuple[ContractCoverage | None, dict[tuple[str, str], str]]:
+        if self.contracts is None:
+            return None, {}
+        file, declared, owner = self.contracts
+        used = {i for i in self.contract_edges.values() if i is not None}
+        coverage = ContractCoverage(
+            file=file,
+            contracts=len(declared),
+            outcome_owner=owner,
+            uncovered_edges=tuple(sorted(k for k, i in self.contract_edges.items() if i is None)),
+            unused_contracts=tuple(d for i, d in enumerate(declared) if i not in used),
+        )
+        labels = {k: f"{declared[i][0]} -> {declared[i][1]}" for k, i in self.contract_edges.items() if i is not None}
+        return coverage, labels
+
     def report(self) -> Report:
         """The finished report: findings in a fixed order, edges and agents sorted by name."""
+        coverage, labels = self._coverage()
         findings = sorted(self.findings, key=_finding_key)
         by_class = Counter({c.value: 0 for c in FailureClass})
         by_kind: Counter[str] = Counter()
@@ -156,6 +179,7 @@ class Aggregator:
                 percentile(e.latencies, 0.50),
                 percentile(e.latencies, 0.95),
                 {c.value: e.failed_by_class.get(c.value, 0) for c in FailureClass},
+                labels.get((src, dst)),
             )
             for (src, dst), e in sorted(self.edges.items())
         )
@@ -177,6 +201,7 @@ class Aggregator:
             findings_by_severity=dict(by_sev),
             edges=edges,
             agents=agents,
+            contracts=coverage,
         )
         skipped = tuple(sorted(self.skipped, key=lambda s: (s.file, s.line)))
         traces = tuple(sorted(self.trace_records, key=lambda t: t.trace_id))

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from handoff_audit.adapters.native import load_kept, parse_ts
-from handoff_audit.buffer import Collector
+from handoff_audit.buffer import CloseHook, Collector
 from handoff_audit.classify import TraceResult, classify_trace
 from handoff_audit.models import KEPT_TYPES, Event, Finding, Handoff
 from handoff_audit.pairing import Timeline, build_timeline
@@ -130,8 +130,8 @@ class FullCollector(Collector):
 
     keep_rest = True
 
-    def __init__(self, idle_lines: int, agg: Aggregator, on_trace: TraceHook) -> None:
-        super().__init__(idle_lines, agg)
+    def __init__(self, idle_lines: int, agg: Aggregator, on_trace: TraceHook, hook: CloseHook | None = None) -> None:
+        super().__init__(idle_lines, agg, hook=hook)  # ``hook``: contract checks, as in Collector
         self.on_trace = on_trace
 
     def _close(self, tid: str, kept: list[Any]) -> None:
@@ -150,7 +150,11 @@ class FullCollector(Collector):
             else:
                 events.append(load_kept(tid, e))
         tl = build_timeline(tid, events)
-        folded = self.on_trace(WholeTrace(tl, classify_trace(tl), extras))
+        hook = self.hook
+        result = classify_trace(tl, None if hook is None else hook.refine)
+        if hook is not None:
+            hook.check(tl, result)
+        folded = self.on_trace(WholeTrace(tl, result, extras))
         if folded is not None:
             self.agg.add_trace(folded)
 

@@ -1,4 +1,5 @@
-"""Write sample_traces/: one clean e-commerce run, and one small trace per finding kind.
+"""Write sample_traces/: one clean e-commerce run, and one small trace per finding kind; and
+examples/ecommerce_contract_violations.jsonl: runs that break examples/ecommerce.contracts.yaml.
 
 Run from the repository root: ``python scripts/make_sample_traces.py``. Each file is written in the
 native format, one event per line, so the files stay readable as documentation. The pipeline is the
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent.parent / "sample_traces"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 T0 = 1767261600.0  # 2026-01-01T10:00:00Z
 
 ORDER = {
@@ -130,13 +132,13 @@ def pipeline(
     tr.end("payment")
 
 
-def write(name: str, *traces: Trace, interleave: bool = False) -> None:
+def write(name: str, *traces: Trace, interleave: bool = False, out: Path = OUT) -> None:
     events = [e for t in traces for e in t.events]
     if interleave:
         # Production logs: traces interleaved, and lines written out of time order.
         events = sorted(events, key=lambda e: (str(e["ts"])[-5:], e["trace_id"]))
     lines = [json.dumps(e, ensure_ascii=False) for e in events]
-    (OUT / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def edit(s: dict[str, Any], fn: Any) -> dict[str, Any]:
@@ -270,6 +272,73 @@ def main() -> None:
     lines.insert(9, '{"type": "agent.start", "agent": "inventory"}')
     lines.insert(12, '["a", "list", "not", "an", "object"]')
     (OUT / "skipped_lines_bad_input.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    contract_violations(s)
+
+
+def contract_violations(s: dict[str, Any]) -> None:
+    """Runs whose handoffs arrive as sent (no diff finding) but break the example contract."""
+    EXAMPLES.mkdir(exist_ok=True)
+    traces = []
+
+    # The validator hands on an order without items: the input schema wants one (minItems), the
+    # validator's success criterion wants one, and the same state arrives.
+    t = Trace("contract-no-items")
+    empty = edit(s, lambda x: x["order"].update(items=[]))
+    pipeline(t, v_to_i=(empty, empty))
+    traces.append(t)
+
+    # The customer id is missing from what the validator sends: an audit path, and required downstream.
+    t = Trace("contract-no-customer-id")
+    anon = edit(s, lambda x: x["customer"].pop("id"))
+    pipeline(t, v_to_i=(anon, anon))
+    traces.append(t)
+
+    # Inventory hands on without its reservation: its output schema requires one, and so does payment's input.
+    t = Trace("contract-no-reservation")
+    pipeline(t, i_to_p=(s, s))
+    traces.append(t)
+
+    # A negative total and a currency outside the enum arrive exactly as sent.
+    t = Trace("contract-bad-values")
+    bad = with_stock(edit(s, lambda x: x["order"].update(total=-88.9, currency="XBT")))
+    pipeline(t, i_to_p=(bad, bad), charge={"total": -88.9, "currency": "XBT", "customer_id": "cus-77"})
+    traces.append(t)
+
+    # Payment answers late and inventory never falls back to manual review.
+    t = Trace("contract-timeout")
+    t.start("validator")
+    t.handoff("validator", "inventory", s)
+    t.end("validator")
+    t.start("inventory")
+    hid = t.send("inventory", "payment", with_stock(s))
+    t.recv("inventory", "payment", with_stock(s), hid, step=3.2)
+    t.end("inventory")
+    t.start("payment")
+    t.outcome("payment", "success", order_id="ord-1001")
+    t.end("payment")
+    traces.append(t)
+
+    # Inventory answers late too, but the validator falls back to manual review: no timeout finding,
+    # and the fallback edge has no contract of its own (a finding with --require-contracts).
+    t = Trace("contract-timeout-with-fallback")
+    t.start("validator")
+    hid = t.send("validator", "inventory", s)
+    t.handoff("validator", "manual_review", s)
+    t.recv("validator", "inventory", s, hid, step=2.4)
+    t.end("validator")
+    t.start("manual_review")
+    t.outcome("payment", "success", order_id="ord-1001")
+    t.end("manual_review")
+    traces.append(t)
+
+    # Inventory claims the outcome, which the contract gives to payment.
+    t = Trace("contract-wrong-owner")
+    pipeline(t, claim=False)
+    t.outcome("inventory", "success", order_id="ord-1001")
+    traces.append(t)
+
+    write("ecommerce_contract_violations.jsonl", *traces, out=EXAMPLES)
 
 
 def incident() -> None:

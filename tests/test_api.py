@@ -9,6 +9,7 @@ from conftest import NATIVE, SAMPLES
 
 import handoff_audit
 from handoff_audit.errors import InputError, UsageError
+from handoff_audit.contracts import ContractError
 
 LOSS = SAMPLES / "state_loss_removed_field.jsonl"
 
@@ -33,7 +34,7 @@ def test_scan_options_match_the_command_line() -> None:
 def test_bad_arguments_raise_the_projects_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="ignore: unknown class"):
         handoff_audit.scan(LOSS, ignore=["nope"])
-    with pytest.raises(UsageError, match="contracts: not supported"):
+    with pytest.raises(ContractError, match="cannot read contract file"):
         handoff_audit.scan(LOSS, contracts=tmp_path / "c.yaml")
     with pytest.raises(InputError, match="no such file"):
         handoff_audit.scan(tmp_path / "missing.jsonl")
@@ -45,3 +46,10 @@ def test_scan_reads_span_formats_and_takes_an_input_format() -> None:
     assert report.summary.handoffs == 3 and sorted(f.code for f in report.findings) == ["RG301", "SL101", "SL101"]
     with pytest.raises(InputError, match="no usable events"):  # read as native events, every line is skipped
         handoff_audit.scan(fixtures, input_format="native")
+
+
+def test_scan_takes_a_contract_file() -> None:
+    contract = Path(__file__).resolve().parent.parent / "examples" / "ecommerce.contracts.yaml"
+    report = handoff_audit.scan(LOSS, contracts=contract)
+    assert "SL105" in {f.code for f in report.findings}
+    assert report.summary.contracts is not None and report.summary.contracts.file == str(contract)

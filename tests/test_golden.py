@@ -12,6 +12,7 @@ import pytest
 from conftest import GOLDEN, REPO, SAMPLES
 
 from handoff_audit.api import judge
+from handoff_audit.contracts import load_contracts
 from handoff_audit.formatters import REGISTRY, render
 from handoff_audit.pipeline import ScanConfig, run
 from handoff_audit.rules import RULES
@@ -20,12 +21,19 @@ SAMPLE_FILES = sorted(p.name for p in SAMPLES.glob("*.jsonl"))
 EXTENSION = {"table": "txt", "json": "json", "csv": "csv", "junit": "xml", "markdown": "md"}
 
 
-def _report(target: str):  # type: ignore[no-untyped-def]
+CONTRACT = "examples/ecommerce.contracts.yaml"
+VIOLATIONS = "examples/ecommerce_contract_violations.jsonl"
+
+
+def _report(*targets: str, contracts: bool = False):  # type: ignore[no-untyped-def]
     cwd = os.getcwd()
     os.chdir(REPO)  # reports name inputs as given: keep them relative
     try:
         # As the command line does for a JUnit output: trace records kept, judged by the default policy.
-        return judge(run(ScanConfig((target,), keep_traces=True)))
+        if contracts:
+            cs = load_contracts(CONTRACT)
+            return judge(run(ScanConfig(targets, keep_traces=True, contracts=cs, require_contracts=True)))
+        return judge(run(ScanConfig(targets, keep_traces=True)))
     finally:
         os.chdir(cwd)
 
@@ -42,6 +50,16 @@ def test_golden(name: str, fmt: str, update_goldens: bool) -> None:
     golden = GOLDEN / f"{Path(name).stem}.{EXTENSION[fmt]}"
     if update_goldens:
         golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text, encoding="utf-8", newline="")
+    assert golden.exists(), f"no golden report {golden.name}: run pytest --update-goldens and review it"
+    assert text == golden.read_bytes().decode("utf-8")
+
+
+@pytest.mark.parametrize("fmt", sorted(REGISTRY))
+def test_golden_with_the_example_contract(fmt: str, update_goldens: bool) -> None:
+    text = render(fmt, _report("sample_traces", VIOLATIONS, contracts=True), width=120, color=False)
+    golden = GOLDEN / f"contracts_ALL.{EXTENSION[fmt]}"
+    if update_goldens:
         golden.write_text(text, encoding="utf-8", newline="")
     assert golden.exists(), f"no golden report {golden.name}: run pytest --update-goldens and review it"
     assert text == golden.read_bytes().decode("utf-8")
@@ -65,7 +83,21 @@ def test_each_sample_shows_exactly_the_kind_its_name_says(name: str) -> None:
 
 def test_samples_cover_every_kind() -> None:
     covered = {k for k in RULES for n in SAMPLE_FILES if n.removesuffix(".jsonl").endswith(k)}
-    assert covered == set(RULES)
+    assert covered == {k for k, r in RULES.items() if not r.contract}
+
+
+def test_the_example_contract_shows_every_contract_kind() -> None:
+    found = {f.kind for f in _report("sample_traces", VIOLATIONS, contracts=True).findings}
+    assert {k for k, r in RULES.items() if r.contract} <= found
+    # The violations file breaks only the contract: without it, it has no finding of its own.
+    assert _report(VIOLATIONS).findings == ()
+
+
+def test_the_clean_run_keeps_the_example_contract() -> None:
+    report = _report("sample_traces/clean_ecommerce_run.jsonl", contracts=True)
+    assert report.findings == ()
+    assert report.summary.contracts is not None
+    assert report.summary.contracts.uncovered_edges == () and report.summary.contracts.unused_contracts == ()
 
 
 def test_same_input_same_bytes() -> None:

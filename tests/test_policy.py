@@ -22,7 +22,7 @@ from handoff_audit.policy import (
 @pytest.mark.parametrize(
     ("selectors", "codes"),
     [
-        (["state_loss"], {"SL101", "SL102", "SL103", "SL104"}),
+        (["state_loss"], {"SL101", "SL102", "SL103", "SL104", "SL105"}),
         (["unit_changed,rg301"], {"CD203", "RG301"}),
         (["warning"], {"CD202", "CD205", "CD207"}),
         (["none"], set()),

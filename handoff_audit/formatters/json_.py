@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from handoff_audit.models import Report
+from handoff_audit.models import ContractCoverage, Report
 
 REPORT_VERSION = 1
 
@@ -17,6 +17,18 @@ def _rate(x: float | None) -> float | None:
 
 def _ms(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
+
+
+def _contracts(c: ContractCoverage | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "file": c.file,
+        "contracts": c.contracts,
+        "outcome_owner": c.outcome_owner,
+        "uncovered_edges": [{"from": a, "to": b} for a, b in c.uncovered_edges],
+        "unused_contracts": [{"from": a, "to": b} for a, b in c.unused_contracts],
+    }
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -54,9 +66,11 @@ def report_dict(report: Report) -> dict[str, Any]:
                 "findings_by_class": e.findings_by_class,
                 "latency_p50_ms": _ms(e.latency_p50_ms),
                 "latency_p95_ms": _ms(e.latency_p95_ms),
+                "contract": e.contract,
             }
             for e in s.edges
         ],
+        "contracts": _contracts(s.contracts),
     }
     if s.filters:
         summary["filters"] = list(s.filters)

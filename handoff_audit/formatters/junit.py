@@ -45,13 +45,15 @@ def _describe(f: Finding) -> str:
             f"sent: {json_text(f.sent)}",
             f"received: {json_text(f.received)}",
             f"message: {f.message}",
+            *([f"rule: {f.rule}"] if f.rule is not None else []),
             f"at: {where}",
         ]
     )
 
 
 def _headline(f: Finding) -> str:
-    return f"{f.code} {f.kind} {f.failure_class}" + (f" at {f.path}" if f.path else "") + f": {f.message}"
+    rule = f" (contract rule {f.rule})" if f.rule is not None else ""
+    return f"{f.code} {f.kind} {f.failure_class}" + (f" at {f.path}" if f.path else "") + f": {f.message}{rule}"
 
 
 class _Suite:

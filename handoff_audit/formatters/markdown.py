@@ -121,6 +121,8 @@ def _graph(report: Report) -> list[str]:
 
 
 def _values(f: Finding) -> str:
+    if f.rule is not None:  # a contract finding: its message and the rule it broke
+        return f"{md(f.message)} (rule: {md(f.rule)})"
     if f.kind == "renamed_field":
         return md(f.message)
     if f.sent is None and f.received is None and f.kind not in ABSENT_KINDS:

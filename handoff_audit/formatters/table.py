@@ -49,6 +49,17 @@ def _values(f: Finding) -> str:
     return f"{sent} -> {received}"
 
 
+def _contract_values(f: Finding) -> list[str]:
+    """A contract finding: its message, then the values where they help."""
+    if f.kind == "contract_required_missing" and f.sent is not None:
+        return [f.message, f"sent {shorten(json_text(f.sent), VALUE_WIDTH)} -> (absent)"]
+    if f.kind == "contract_schema_mismatch":
+        return [f.message, f"{shorten(json_text(f.sent), VALUE_WIDTH)} -> {shorten(json_text(f.received), VALUE_WIDTH)}"]
+    if f.kind == "contract_output_mismatch" and f.sent is not None:
+        return [f.message, f"sent {shorten(json_text(f.sent), VALUE_WIDTH)}"]
+    return [f.message]
+
+
 def render(report: Report, *, width: int = 120, color: bool = False) -> str:
     """The report as terminal text, ``width`` columns wide, with ANSI colour only if ``color``."""
     buf = io.StringIO()
@@ -102,6 +113,21 @@ def _summary_panel(report: Report) -> Panel:
     if s.unknown_types:
         kinds = ", ".join(f"{printable(k)} {n:,}" for k, n in s.unknown_types.items())
         lines.append(f"\nunknown event types kept: {kinds}")
+    c = s.contracts
+    if c is not None:
+        covered = sum(1 for e in s.edges if e.contract is not None)
+        lines.append(
+            f"\ncontracts {printable(c.file)}: {plural(c.contracts, 'edge contract')}, "
+            f"{covered:,} of {plural(len(s.edges), 'edge')} covered"
+        )
+        if c.outcome_owner is not None:
+            lines.append(f", outcome owner {printable(c.outcome_owner)}")
+        if c.uncovered_edges:
+            lines.append("\nedges without a contract: " + ", ".join(printable(f"{a} -> {b}") for a, b in c.uncovered_edges))
+        if c.unused_contracts:
+            lines.append(
+                "\ncontracts whose edge never occurred: " + ", ".join(printable(f"{a} -> {b}") for a, b in c.unused_contracts)
+            )
     return Panel(lines, title="handoff-audit", title_align="left")
 
 
@@ -123,8 +149,12 @@ def _edges_table(report: Report) -> Table:
     table.add_column("from -> to", no_wrap=True)
     for col in ("handoffs", "loss", "drift", "gap", "failure", "p50 ms", "p95 ms"):
         table.add_column(col, justify="right")
+    with_contracts = report.summary.contracts is not None
+    if with_contracts:
+        table.add_column("contract", no_wrap=True)
     for e in report.summary.edges:
         c = e.findings_by_class
+        extra = [_t(e.contract) if e.contract is not None else Text("none", style="bold red")] if with_contracts else []
         table.add_row(
             _t(f"{e.from_agent} -> {e.to_agent}"),
             f"{e.handoffs:,}",
@@ -134,6 +164,7 @@ def _edges_table(report: Report) -> Table:
             _pct(e.failure_rate),
             _ms(e.latency_p50_ms),
             _ms(e.latency_p95_ms),
+            *extra,
         )
     return table
 
@@ -149,7 +180,13 @@ def _findings_table(report: Report) -> Group | Table:
         what = Text(f.kind, style=CLASS_STYLE[f.failure_class])
         what.append(f" {f.code}", style="dim")
         what.append("\n" + printable(f.path or "-"))
-        table.add_row(where, what, _t(_values(f) or f.message))
+        if f.rule is not None:
+            what.append("\n" + printable(f.rule), style="dim")
+        if f.rule is not None:
+            # Escaped line by line: the break between message and values is the table's own.
+            table.add_row(where, what, Text("\n").join(_t(line) for line in _contract_values(f)))
+        else:
+            table.add_row(where, what, _t(_values(f) or f.message))
     left = len(report.findings) - MAX_FINDING_ROWS
     if left > 0:
         note = Text(f"... and {left:,} more findings: use --format json or --format csv for all of them")
