@@ -14,7 +14,12 @@ by the frameworks' own code:
   instrumentation of the Agents SDK (``otlp_genai/``);
 - the OpenTelemetry SDK's ``ConsoleSpanExporter`` output (``console/``).
 
-Run from the repository root:  .venv/bin/python scripts/make_framework_fixtures.py
+The ``refund_tool_only_in_model_output*`` runs leave every tool span out as it is exported (the
+exporters and the tracing processor below drop them), as when the tools run outside the
+instrumentation: their tool calls are recorded only in the model's output.
+
+Run from the repository root:  .venv/bin/python scripts/make_framework_fixtures.py [agents] [langgraph]
+(``tool-in-output`` writes only the ``refund_tool_only_in_model_output*`` files).
 Then rerun the tests and review the diff: ids and times change on every run.
 """
 
@@ -45,14 +50,23 @@ SAMPLES = ROOT / "sample_traces" / "frameworks"  # a few of them, beside the nat
 # --- exporters -------------------------------------------------------------------------------
 
 
+def is_tool_span(span: ReadableSpan) -> bool:
+    """An OpenInference TOOL span that is not a handoff, or a GenAI ``execute_tool`` span."""
+    attrs = span.attributes or {}
+    if attrs.get("openinference.span.kind") == "TOOL":
+        return not span.name.startswith("handoff to ")
+    return attrs.get("gen_ai.operation.name") == "execute_tool"
+
+
 class MemoryExporter(SpanExporter):
     """Holds finished spans until they are written in Collector file-exporter batches."""
 
     def __init__(self) -> None:
         self.spans: list[ReadableSpan] = []
+        self.drop_tools = False  # leave tool spans out, as when the tools run outside the instrumentation
 
     def export(self, spans: Any) -> SpanExportResult:
-        self.spans.extend(spans)
+        self.spans.extend(s for s in spans if not (self.drop_tools and is_tool_span(s)))
         return SpanExportResult.SUCCESS
 
     def take(self) -> list[ReadableSpan]:
@@ -115,7 +129,7 @@ def provider(service: str) -> tuple[TracerProvider, MemoryExporter]:
 # --- OpenAI Agents SDK ------------------------------------------------------------------------
 
 
-def agents_flows() -> None:
+def agents_flows(only: set[str] | None = None) -> None:
     from agents import (
         Agent,
         OpenAIChatCompletionsModel,
@@ -138,6 +152,7 @@ def agents_flows() -> None:
 
         def __init__(self) -> None:
             self.lines: list[dict[str, Any]] = []
+            self.drop_tools = False  # leave function spans out, like MemoryExporter.drop_tools
 
         def on_trace_start(self, trace: Any) -> None:
             if (payload := trace.export()) is not None:
@@ -150,6 +165,8 @@ def agents_flows() -> None:
             pass
 
         def on_span_end(self, span: Any) -> None:
+            if self.drop_tools and span.span_data.type == "function":
+                return
             if (payload := span.export()) is not None:
                 self.lines.append(payload)
 
@@ -254,7 +271,12 @@ def agents_flows() -> None:
     # which would upload to the OpenAI backend, is not among them.
     add_trace_processor(exporter)
 
-    def run(name: str, starting: Any, text: str, max_turns: int = 10, sensitive: bool = True) -> None:
+    def run(name: str, starting: Any, text: str, max_turns: int = 10, sensitive: bool = True,
+            drop_tools: bool = False) -> None:
+        if only is not None and name not in only:
+            return
+        for sink in (exporter, oi_spans, genai_spans):
+            sink.drop_tools = drop_tools
         config = RunConfig(workflow_name=name, trace_include_sensitive_data=sensitive)
         try:
             asyncio.run(Runner.run(starting, text, run_config=config, max_turns=max_turns))
@@ -303,6 +325,13 @@ def agents_flows() -> None:
     script["billing"][0] = call("call_refund", "issue_refund", {"order_id": "A-71", "amount": 42.5})
     run("refund_acts_on_another_order", support(), "Please refund order A-17, it arrived broken.")
 
+    # The same, with the tools outside the instrumentation: no tool span is exported, so billing's
+    # refund call is recorded only in its model's output.
+    wrong_order = json.loads(json.dumps(refund_script))
+    wrong_order["billing"][0] = call("call_refund", "issue_refund", {"order_id": "A-71", "amount": 42.5})
+    script.update(json.loads(json.dumps(wrong_order)))
+    run("refund_tool_only_in_model_output", support(), "Please refund order A-17, it arrived broken.", drop_tools=True)
+
     # The Responses API, the SDK's default: its own export carries response ids and usage, no messages.
     model = responses_model
     script.update(json.loads(json.dumps(refund_script)))
@@ -310,6 +339,10 @@ def agents_flows() -> None:
     script.update(json.loads(json.dumps(refund_script)))
     run("input_filter_drops_tool_output_responses_api", support(handoff_filters.remove_all_tools),
         "Please refund order A-17, it arrived broken.")
+    # The GenAI instrumentation records a model's output messages for Responses API calls only.
+    script.update(json.loads(json.dumps(wrong_order)))
+    run("refund_tool_only_in_model_output_responses_api", support(), "Please refund order A-17, it arrived broken.",
+        drop_tools=True)
     model = chat_model
 
     # A stock export without message content (trace_include_sensitive_data=False).
@@ -544,6 +577,8 @@ def langgraph_chat_flows() -> None:
 
 def main() -> None:
     which = set(sys.argv[1:]) or {"agents", "langgraph"}
+    if "tool-in-output" in which and "agents" not in which:
+        agents_flows({"refund_tool_only_in_model_output", "refund_tool_only_in_model_output_responses_api"})
     if "agents" in which:
         agents_flows()
         SAMPLES.mkdir(parents=True, exist_ok=True)

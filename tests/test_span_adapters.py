@@ -468,3 +468,139 @@ def test_worker_processes_give_the_same_report_for_span_formats() -> None:
     paths = (str(FIXTURES / "agents_sdk"), str(FIXTURES / "langgraph"), str(FIXTURES / "otlp_genai"))
     one = render("json", run(ScanConfig(paths, jobs=1)))
     assert render("json", run(ScanConfig(paths, jobs=2))) == one
+
+
+# --- tool calls recorded only in a model's output ------------------------------------------------
+
+
+def _otlp_spans(path: Path):  # type: ignore[no-untyped-def]
+    for line in path.read_text().splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                yield from ss["spans"]
+
+
+def _attr(span, key):  # type: ignore[no-untyped-def]
+    return next((a["value"].get("stringValue") for a in span.get("attributes", []) if a["key"] == key), None)
+
+
+def _tool_spans(path: Path) -> list[str]:
+    """The names of the tool spans (not handoffs) in a fixture, read straight from the file."""
+    if path.parent.name == "agents_sdk":
+        items = [json.loads(line) for line in path.read_text().splitlines()]
+        return [i["span_data"]["name"] for i in items if i.get("span_data", {}).get("type") == "function"]
+    return [_attr(sp, "tool.name") or _attr(sp, "gen_ai.tool.name") or sp["name"] for sp in _otlp_spans(path)
+            if (_attr(sp, "openinference.span.kind") == "TOOL" and not sp["name"].startswith("handoff to "))
+            or _attr(sp, "gen_ai.operation.name") == "execute_tool"]
+
+
+def _tool_calls(path: Path) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
+    events = [json.loads(line) for line in _convert(path).splitlines()]
+    return [(e["agent"], e["tool"], e["args"]) for e in events if e["type"] == "tool.call"]
+
+
+REFUND_CALLS = [
+    ("triage", "lookup_order", {"order_id": "A-17"}),
+    ("billing", "issue_refund", {"order_id": "A-71", "amount": 42.5}),
+]
+# Where each export records a model's output: the GenAI instrumentation records output messages for
+# Responses API calls only, the SDK's own export for Chat Completions calls only.
+OUTPUT_ONLY = (
+    ("agents_sdk", "refund_tool_only_in_model_output"),
+    ("otlp_openinference", "refund_tool_only_in_model_output"),
+    ("otlp_openinference", "refund_tool_only_in_model_output_responses_api"),
+    ("otlp_genai", "refund_tool_only_in_model_output_responses_api"),
+)
+
+
+@pytest.mark.parametrize(("fmt", "name"), OUTPUT_ONLY)
+def test_a_tool_call_recorded_only_in_the_models_output_is_reinterpreted(fmt: str, name: str) -> None:
+    path = FIXTURES / fmt / f"{name}.jsonl"
+    assert _tool_spans(path) == []  # the export really holds no tool span
+    assert _tool_calls(path) == REFUND_CALLS
+    report = _scan(path)
+    assert [(f.kind, f.to_agent, f.path.rsplit(".", 2)[-2:], f.sent, f.received) for f in report.findings] == [
+        ("reinterpreted_field", "billing", ["arguments", "order_id"], "A-17", "A-71")
+    ]
+    assert report.skipped == ()
+
+
+def test_a_tool_call_is_unseen_where_the_export_holds_neither_tool_span_nor_model_output() -> None:
+    # The GenAI instrumentation records no output messages for Chat Completions calls, the SDK's own
+    # export no messages at all for Responses API calls: with the tool spans gone, nothing shows the call.
+    for path in (FIXTURES / "otlp_genai" / "refund_tool_only_in_model_output.jsonl",
+                 FIXTURES / "agents_sdk" / "refund_tool_only_in_model_output_responses_api.jsonl"):
+        assert _tool_spans(path) == [] and _tool_calls(path) == []
+        assert _scan(path).findings == ()
+
+
+@pytest.mark.parametrize("fmt", AGENT_FORMATS)
+@pytest.mark.parametrize("name", ("clean_handoff", "refund_acts_on_another_order", "clean_handoff_responses_api"))
+def test_a_tool_call_in_both_a_tool_span_and_the_models_output_counts_once(fmt: str, name: str) -> None:
+    path = FIXTURES / fmt / f"{name}.jsonl"
+    calls = _tool_calls(path)
+    assert [(agent, tool) for agent, tool, _ in calls] == [("triage", "lookup_order"), ("billing", "issue_refund")]
+    assert sorted(_tool_spans(path)) == ["issue_refund", "lookup_order"]
+
+
+def _without_tool_spans(src: Path, dst: Path) -> Path:
+    with open(dst, "w") as fh:
+        for line in src.read_text().splitlines():
+            doc = json.loads(line)
+            for rs in doc["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    ss["spans"] = [sp for sp in ss["spans"] if _attr(sp, "openinference.span.kind") != "TOOL"
+                                   or sp["name"].startswith("handoff to ")]
+            fh.write(json.dumps(doc) + "\n")
+    return dst
+
+
+def test_the_models_output_gives_the_same_tool_calls_the_tool_spans_gave(tmp_path: Path) -> None:
+    # The calls a tool span already gave are in the model's output too: without the tool spans they
+    # come from there, so with both they were counted once, not left out.
+    src = FIXTURES / "otlp_openinference" / "refund_acts_on_another_order.jsonl"
+    bare = _without_tool_spans(src, tmp_path / "bare.jsonl")
+    assert _tool_spans(bare) == [] and _tool_spans(src) != []
+    assert _tool_calls(bare) == _tool_calls(src) == REFUND_CALLS
+    assert _found(_scan(bare)) == _found(_scan(src)) != set()
+
+
+def test_a_tool_span_with_the_call_id_is_the_call_even_with_other_arguments(tmp_path: Path) -> None:
+    src = FIXTURES / "otlp_genai" / "clean_handoff_responses_api.jsonl"
+
+    def tag(sp):  # type: ignore[no-untyped-def]
+        if _attr(sp, "gen_ai.tool.name") == "issue_refund":
+            sp["attributes"] = [a for a in sp["attributes"] if a["key"] != "gen_ai.tool.call.arguments"] + [
+                {"key": "gen_ai.tool.call.id", "value": {"stringValue": "call_refund"}},
+                {"key": "gen_ai.tool.call.arguments", "value": {"stringValue": '{"order_id": "A-17", "amount": 40}'}},
+            ]
+        return sp
+
+    with_id = _rewrite_spans(src, tmp_path / "id.jsonl", tag)
+    assert _tool_calls(with_id)[1] == ("billing", "issue_refund", {"order_id": "A-17", "amount": 40})
+    assert len(_tool_calls(with_id)) == 2
+    # Without the id, a tool span with other arguments is another call: the model's call counts too
+    # (at the end of the model call, before the tool span started).
+    no_id = _rewrite_spans(with_id, tmp_path / "no_id.jsonl",
+                           lambda sp: {**sp, "attributes": [a for a in sp.get("attributes", [])
+                                                            if a["key"] != "gen_ai.tool.call.id"]})
+    assert [c[2] for c in _tool_calls(no_id) if c[1] == "issue_refund"] == [
+        {"order_id": "A-17", "amount": 42.5}, {"order_id": "A-17", "amount": 40}
+    ]
+
+
+@pytest.mark.parametrize("fmt", ("agents_sdk", "otlp_openinference"))
+@pytest.mark.parametrize("name", ("handoff_loop", "multiple_handoffs"))
+def test_handoff_calls_in_a_models_output_are_not_tool_calls(fmt: str, name: str) -> None:
+    path = FIXTURES / fmt / f"{name}.jsonl"
+    assert "transfer_to_billing" in path.read_text()
+    assert _tool_calls(path) == []
+
+
+def test_a_model_call_with_unparseable_arguments_is_a_tool_call_without_arguments(tmp_path: Path) -> None:
+    src = FIXTURES / "agents_sdk" / "refund_tool_only_in_model_output.jsonl"
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(src.read_text().replace('{\\"order_id\\": \\"A-71\\", \\"amount\\": 42.5}', "{order A-71"))
+    assert broken.read_text() != src.read_text()
+    assert _tool_calls(broken) == [REFUND_CALLS[0], ("billing", "issue_refund", {})]
+    assert _scan(broken).findings == ()

@@ -134,6 +134,7 @@ def span_from_attributes(
         span.role = "tool"
         span.name = str(attrs.get("tool.name") or attrs.get("gen_ai.tool.name") or name)
         span.input = attrs.get("gen_ai.tool.call.arguments", attrs.get("input.value"))
+        span.call_id = attrs.get("gen_ai.tool.call.id", attrs.get("tool_call.id"))
     elif kind == "CHAIN":
         meta = loads_maybe(attrs.get("metadata"))
         node = meta.get("langgraph_node") if isinstance(meta, dict) else None

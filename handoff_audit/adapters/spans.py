@@ -19,7 +19,7 @@ from handoff_audit.adapters.native import check_event, make_event
 from handoff_audit.models import Skipped
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from handoff_audit.buffer import Collector
 
@@ -54,6 +54,7 @@ class Span:
     output: Any = None
     model: Any = None
     tokens: tuple[Any, Any] = (None, None)
+    call_id: Any = None  # tool: the id of the model's tool call it ran, where the format records it
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -234,6 +235,34 @@ def tool_calls_in(messages: Any) -> list[tuple[Any, Any]]:
     return [(v[0], v[1]) for kind, v in message_items(messages) if kind == "call"]
 
 
+# Tool names that hand the conversation to another agent (the Agents SDK's and LangGraph's handoff
+# tools are named ``transfer_to_<agent>``; a supervisor's way back ``transfer_back_to_<agent>``).
+HANDOFF_PREFIXES = ("transfer_to_", "transfer_back_to_", "handoff_to_")
+
+
+def _plain(name: str) -> str:
+    """An agent or tool name as the Agents SDK turns it into a tool name: lower case, ``_`` for the rest."""
+    return "".join(c if c.isalnum() else "_" for c in name.lower())
+
+
+def handoff_call_names(spans: list[Span]) -> Callable[[Any], bool]:
+    """A test telling a tool call's name as a handoff: no tool span ran a tool of that name, and the
+    name starts with a handoff prefix or, with or without one, names an agent of the trace."""
+    tools = {s.name for s in spans if s.role == "tool"}
+    agents = {_plain(s.name) for s in spans if s.role in ("agent", "node") and s.name}
+    agents.update(_plain(s.to_agent) for s in spans if s.role == "handoff" and s.to_agent)
+
+    def is_handoff(name: Any) -> bool:
+        if not isinstance(name, str) or name in tools:
+            return False
+        if name.startswith(HANDOFF_PREFIXES):
+            return True
+        plain = _plain(name).removeprefix("transfer_").removeprefix("handoff_")
+        return plain in agents
+
+    return is_handoff
+
+
 # --- one trace to native events -----------------------------------------------------------------
 
 
@@ -304,6 +333,7 @@ def trace_events(
             args = s.input if isinstance(s.input, dict) else {}
             ev = {"type": "tool.call", "agent": owner.name if owner else "unknown", "tool": s.name, "args": args}
             t.emit(s.start, ev, s)
+    _output_tool_calls(t)
     if any(s.role == "node" for s in t.spans):
         _graph_handoffs(t)
         _graph_outcome(t)
@@ -312,6 +342,41 @@ def trace_events(
         _agent_outcome(t)
     t.out.sort(key=lambda x: (x[0], x[1]))
     return [(ev, source, line) for _, _, ev, source, line in t.out]
+
+
+def _output_tool_calls(t: _Trace) -> None:
+    """The tool calls of a model's output that no tool span recorded, as ``tool.call`` events.
+
+    A call counts once: not when a tool span ran it (the same call id; without ids, the same tool
+    name and arguments under the same agent span, each tool span matching one call), nor when another
+    model span's output held the same call id. Handoff calls are the handoff, not a tool call.
+    """
+    is_handoff = handoff_call_names(t.spans)
+    ran: list[tuple[Span | None, Span]] = [(t.owner(s), s) for s in t.spans if s.role == "tool"]
+    ran_ids = {s.call_id for _, s in ran if s.call_id is not None}
+    seen: set[Any] = set()
+    for s in t.spans:
+        if s.role != "llm" or s.output is None:
+            continue
+        owner = t.owner(s)
+        for kind, value in message_items(s.output):
+            if kind != "call":
+                continue
+            cid, name, args = value
+            if is_handoff(name):
+                continue
+            if cid is not None:
+                if cid in seen or cid in ran_ids:
+                    continue
+                seen.add(cid)
+            match = next((n for n, (o, tool) in enumerate(ran)
+                          if o is owner and tool.call_id is None and tool.name == name and tool.input == args), None)
+            if match is not None:
+                del ran[match]
+                continue
+            ev = {"type": "tool.call", "agent": owner.name if owner else "unknown", "tool": name,
+                  "args": args if isinstance(args, dict) else {}}
+            t.emit(s.end if s.end is not None else s.start, ev, s)
 
 
 def _handoff(t: _Trace, hid: str, frm: str, to: str, sent: Any, received: Any,
@@ -327,12 +392,12 @@ def _handoff(t: _Trace, hid: str, frm: str, to: str, sent: Any, received: Any,
 
 
 def _agent_handoffs(t: _Trace, skip: Any) -> None:
-    tool_names = {s.name for s in t.spans if s.role == "tool"}
+    is_handoff = handoff_call_names(t.spans)
     llms = [s for s in t.spans if s.role == "llm"]
-    # Handoff calls are the tool calls of a model that no tool ran: they are the handoff itself, and
-    # their "transferred" outputs are not state either side holds.
+    # Handoff calls (see handoff_call_names) are the handoff itself, and their "transferred" outputs
+    # are not state either side holds.
     handoff_calls = {
-        cid for s in llms for m in (s.input, s.output) for cid, name in tool_calls_in(m) if name not in tool_names
+        cid for s in llms for m in (s.input, s.output) for cid, name in tool_calls_in(m) if is_handoff(name)
     }
     agent_spans = [s for s in t.spans if s.role == "agent"]
     handoffs = [s for s in t.spans if s.role == "handoff"]
