@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from handoff_audit.adapters.native import event_owner, load_kept
+from handoff_audit.adapters.native import MAX_DEPTH, event_owner, load_kept
 from handoff_audit.classify import Refine, TraceResult, classify_trace
 from handoff_audit.models import KEPT_TYPES, KNOWN_TYPES, Event, Skipped
 from handoff_audit.pairing import Timeline, build_timeline
@@ -47,12 +47,19 @@ class Collector:
     keep_rest = False
 
     def __init__(
-        self, idle_lines: int, agg: Aggregator, part: int = 0, parts: int = 1, hook: CloseHook | None = None
+        self,
+        idle_lines: int,
+        agg: Aggregator,
+        part: int = 0,
+        parts: int = 1,
+        hook: CloseHook | None = None,
+        max_depth: int = MAX_DEPTH,
     ) -> None:
         if not 0 <= part < parts:
             raise ValueError(f"partition {part} of {parts} does not exist")
         self.idle_lines = idle_lines
         self.agg = agg
+        self.max_depth = max_depth  # adapters skip kept events nested deeper than this
         self.part, self.parts = part, parts
         self.hook = hook
         self.open: dict[str, list[Any]] = {}  # trace_id -> [seq of its last event, kept events, trace_id]

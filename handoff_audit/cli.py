@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from handoff_audit import __version__, cli_ci
-from handoff_audit.config import DEFAULT_IDLE_LINES, ScanConfig
+from handoff_audit.config import DEFAULT_IDLE_LINES, DEPTH_CEILING, Limits, ScanConfig, format_size, parse_size
 from handoff_audit.errors import ExitCode, HandoffAuditError, InputError
-from handoff_audit.formatters._text import plural
+from handoff_audit.formatters._text import plural, printable
 
 if TYPE_CHECKING:
     from handoff_audit.models import Report
@@ -164,6 +164,46 @@ RequireContractsOpt = Annotated[
     bool,
     typer.Option("--require-contracts", help="With --contracts: a handoff on an edge no contract covers is a finding."),
 ]
+# Limits on what one input may make the reader hold or do (see config.Limits and docs/security.md).
+_LIMITS = Limits()
+MaxLineOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-line-bytes",
+        parser=parse_size,
+        metavar="SIZE",
+        help=f"Skip lines longer than this (e.g. 64M; 0 for no limit). [default: {format_size(_LIMITS.max_line_bytes)}]",
+        show_default=False,
+    ),
+]
+MaxDepthOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-depth",
+        min=1,
+        max=DEPTH_CEILING,
+        help="Skip handoffs, outcomes and tool calls whose objects and arrays nest deeper than this.",
+    ),
+]
+MaxDecompressedOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-decompressed-bytes",
+        parser=parse_size,
+        metavar="SIZE",
+        help="Stop reading a compressed input once it has expanded to this much (0 for no limit). "
+        f"[default: {format_size(_LIMITS.max_decompressed_bytes)}]",
+        show_default=False,
+    ),
+]
+MaxRatioOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-compression-ratio",
+        min=0,
+        help="Stop reading a compressed input that expands more than this many times (0 for no limit).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -212,6 +252,10 @@ def scan(
     baseline_tolerance: cli_ci.BaselineToleranceOpt = None,
     write_baseline: cli_ci.WriteBaselineOpt = None,
     config: cli_ci.ConfigOpt = None,
+    max_line_bytes: MaxLineOpt = _LIMITS.max_line_bytes,
+    max_depth: MaxDepthOpt = _LIMITS.max_depth,
+    max_decompressed_bytes: MaxDecompressedOpt = _LIMITS.max_decompressed_bytes,
+    max_compression_ratio: MaxRatioOpt = _LIMITS.max_compression_ratio,
 ) -> None:
     """Pair every handoff in PATHS, diff what was sent against what was received, and report findings.
 
@@ -243,6 +287,7 @@ def scan(
         scan_config = ScanConfig(
             tuple(paths), idle_lines=idle_lines, jobs=jobs, progress=bar, input_format=input_format.adapter(),
             ignore=ci.ignore, keep_traces=ci.keep_traces, contracts=contract_set, require_contracts=require_contracts,
+            limits=Limits(max_line_bytes, max_depth, max_decompressed_bytes, max_compression_ratio),
         )
         report = run_filtered(scan_config, flt) if flt.active else api.run(scan_config)
         if ci.strict and report.summary.skipped:
@@ -345,7 +390,8 @@ def _file_mode(output: Path) -> int:
 
 
 def _note(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    # File names and reasons can hold control characters: one line, shown literally.
+    sys.stderr.write(printable(line) + "\n")
     sys.stderr.flush()
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -10,6 +11,28 @@ if TYPE_CHECKING:
 
 DEFAULT_IDLE_LINES = 200_000  # input lines read without an event of a trace before it is closed
 AUTO_JOBS_BYTES = 64 * 2**20  # inputs this large are worth starting worker processes for
+
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+# Ceiling of --max-depth: the JSON encoder used for states and reports refuses more than 254 levels,
+# and a finding's value sits a few levels down in the report.
+DEPTH_CEILING = 200
+DEFAULT_MAX_DEPTH = 128
+# The compression ratio is checked only past this much output: small, very repetitive files are no threat.
+RATIO_FLOOR = 1 * MIB
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what one input may make the reader hold or do; reaching one is a skip with a reason.
+
+    Sizes are in bytes. ``max_compression_ratio`` applies to compressed inputs once more than
+    ``RATIO_FLOOR`` bytes have come out of them; 0 turns a limit off (``max_depth`` excepted).
+    """
+
+    max_line_bytes: int = 16 * MIB  # one line, without its line end
+    max_depth: int = DEFAULT_MAX_DEPTH  # nesting of objects and arrays in an event that is kept
+    max_decompressed_bytes: int = 4 * GIB  # what one compressed input may expand to
+    max_compression_ratio: int = 200  # decompressed bytes per compressed byte read
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +53,27 @@ class ScanConfig:
     keep_traces: bool = False  # keep a record of every trace and handoff (JUnit, the pytest plugin)
     contracts: ContractSet | None = None  # from contracts.load_contracts; checked on every handoff
     require_contracts: bool = False  # a handoff on an edge no contract covers is a finding (RG309)
+    limits: Limits = field(default_factory=Limits)
+
+
+_SIZE = re.compile(r"(\d+)\s*([KMG]?)(?:I?B)?\Z", re.IGNORECASE)
+_UNITS = {"": 1, "K": KIB, "M": MIB, "G": GIB}
+
+
+def parse_size(text: str | int) -> int:
+    """``"16M"`` -> 16777216: a whole number of bytes, or of KiB, MiB or GiB (``K``, ``M``, ``G``,
+    optionally followed by ``iB`` or ``B``; all binary multiples). ValueError otherwise."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(text.strip())
+    if m is None:
+        raise ValueError(f"not a size: {text!r} (use a number of bytes, or e.g. 64K, 16M, 4G)")
+    return int(m.group(1)) * _UNITS[m.group(2).upper()]
+
+
+def format_size(n: int) -> str:
+    """16777216 -> ``16 MiB``; sizes that are not whole KiB, MiB or GiB in bytes."""
+    for unit, name in ((GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")):
+        if n >= unit and n % unit == 0:
+            return f"{n // unit} {name}"
+    return f"{n:,} bytes"

@@ -7,7 +7,6 @@ gives the same findings as scanning the input. Events are written as they are ma
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,10 +14,11 @@ from typing import Any
 import orjson
 
 from handoff_audit.adapters import FORMATS, REGISTRY, detect
-from handoff_audit.adapters.native import check_event
+from handoff_audit.adapters.native import MAX_DEPTH, check_event, depth, parse_failure
+from handoff_audit.config import Limits
 from handoff_audit.errors import InputError
 from handoff_audit.models import Skipped
-from handoff_audit.sources import expand
+from handoff_audit.sources import READ_ERRORS, close, expand, open_failure, read_failure, read_lines
 
 
 # eq=False: a conversion is the key of its run's span buffer, held by a weak reference.
@@ -42,28 +42,34 @@ class Conversion:
 
 
 def convert(paths: tuple[str, ...], out: Conversion, input_format: str | None = None) -> None:
-    """Write every input as native events to ``out``; InputError when an input cannot be opened."""
+    """Write every input as native events to ``out``, reading within the default limits; an input that
+    cannot be opened is listed as skipped at line 0."""
     sources = expand(list(paths))
     if not sources:
         raise InputError(f"{', '.join(paths)}: no trace files (*.jsonl, *.json, and .gz) found")
+    limits = Limits()
     for src in sources:
+        out.last_line = 0
+        if src.problem is not None:
+            out.skip(Skipped(src.name, 0, src.problem))
+            continue
         try:
             stream = src.open()
-        except OSError as err:
-            raise InputError(f"{src.name}: cannot open ({err.strerror or err})") from None
+        except READ_ERRORS as err:
+            out.skip(Skipped(src.name, 0, open_failure(err)))
+            continue
         try:
-            with stream:
-                out.last_line = 0
-                fmt, lines = detect(stream, input_format)
-                if fmt is None:
-                    out.skip(Skipped(src.name, 1, f"not a known trace format (tried {', '.join(FORMATS)})"))
-                elif fmt == "native":
-                    _native(lines, src.name, out)
-                else:
-                    REGISTRY[fmt].feed(lines, src.name, out)  # type: ignore[arg-type]
-        except (OSError, EOFError, zlib.error) as err:
-            reason = "truncated compressed stream" if isinstance(err, EOFError) else "read error"
-            out.skip(Skipped(src.name, out.last_line + 1, f"{reason}; the rest of the file was not read"))
+            fmt, lines = detect(read_lines(stream, limits), input_format)
+            if fmt is None:
+                out.skip(Skipped(src.name, 1, f"not a known trace format (tried {', '.join(FORMATS)})"))
+            elif fmt == "native":
+                _native(lines, src.name, out)
+            else:
+                REGISTRY[fmt].feed(lines, src.name, out)  # type: ignore[arg-type]
+        except READ_ERRORS as err:
+            out.skip(Skipped(src.name, out.last_line + 1, f"{read_failure(err)}; the rest of the file was not read"))
+        finally:
+            close(stream)
     from handoff_audit.adapters import spans
 
     spans.finish(out)
@@ -76,10 +82,12 @@ def _native(lines: Iterator[bytes], name: str, out: Conversion) -> None:
             continue
         try:
             ev = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            out.skip(Skipped(name, lineno, "not valid JSON"))
+        except orjson.JSONDecodeError as err:
+            out.skip(Skipped(name, lineno, parse_failure(err, raw, MAX_DEPTH)))
             continue
         reason = check_event(ev)
+        if reason is None and depth(ev) > MAX_DEPTH:
+            reason = f"nested deeper than {MAX_DEPTH} levels"  # nor could it be written again
         if reason is not None:
             out.skip(Skipped(name, lineno, reason))
             continue

@@ -26,3 +26,7 @@ class InputError(HandoffAuditError):
 
 class UsageError(HandoffAuditError):
     """The command line asks for something that cannot be done."""
+
+
+class LimitError(InputError):
+    """An input went past one of the scan's limits; the reader stops reading that input."""

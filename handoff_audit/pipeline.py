@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-import zlib
 from collections.abc import Sequence
 from contextlib import ExitStack
 
@@ -28,7 +27,7 @@ from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
 from handoff_audit.errors import InputError, UsageError
 from handoff_audit.models import Report, Skipped
 from handoff_audit.whole_trace import FullCollector, TraceHook
-from handoff_audit.sources import Source, expand
+from handoff_audit.sources import READ_ERRORS, Source, close, expand, open_failure, read_failure, read_lines
 from handoff_audit.summary import Aggregator
 
 __all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run", "run_traces"]
@@ -75,7 +74,15 @@ def finish(partials: Sequence[Aggregator]) -> Report:
     if agg.events == 0:
         where = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         n = agg.skipped_count
-        detail = f" ({n} line{'s' if n != 1 else ''} skipped)" if n else ""
+        detail = ""
+        if n:
+            # The first reason is often the whole story (a JSON array, a binary file, a locked file).
+            first = min(agg.skipped, key=lambda k: (k.file, k.line))
+            if first.file == where:
+                at = f"line {first.line}: " if first.line else ""
+            else:
+                at = f"{first.file}:{first.line}: " if first.line else f"{first.file}: "
+            detail = f" ({n} line{'s' if n != 1 else ''} skipped; {at}{first.reason})"
         raise InputError(f"{where}: no usable events{detail}")
     return agg.report()
 
@@ -129,6 +136,7 @@ def _audit(
         collector = Collector(config.idle_lines, agg, part, parts, hook)
     else:
         collector = FullCollector(config.idle_lines, agg, on_trace, hook)
+    collector.max_depth = config.limits.max_depth
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     # The first partition reads every line of every input, so its position is the run's.
@@ -140,25 +148,28 @@ def _audit(
         try:
             for src in sources:
                 collector.last_line = 0
+                if src.problem is not None:
+                    collector.skip(Skipped(src.name, 0, src.problem))
+                    continue
                 try:
                     stream = src.open()  # reads the first block, to recognise compression
-                except (EOFError, zlib.error) as err:
-                    _unreadable_rest(collector, src, err)
+                except READ_ERRORS as err:
+                    # Line 0 stands for the whole file; the run goes on with the other inputs.
+                    collector.skip(Skipped(src.name, 0, open_failure(err)))
                     continue
-                except OSError as err:
-                    raise InputError(f"{src.name}: cannot open ({err.strerror or err})") from None
                 if bar is not None:
                     bar.begin(stream)
                 try:
-                    with stream:
-                        fmt, lines = detect(stream, config.input_format)
-                        if fmt is None:
-                            reason = f"not a known trace format (tried {', '.join(FORMATS)})"
-                            collector.skip(Skipped(src.name, 1, reason))
-                        else:
-                            REGISTRY[fmt].feed(lines, src.name, collector)
-                except (OSError, EOFError, zlib.error) as err:
+                    fmt, lines = detect(read_lines(stream, config.limits), config.input_format)
+                    if fmt is None:
+                        reason = f"not a known trace format (tried {', '.join(FORMATS)})"
+                        collector.skip(Skipped(src.name, 1, reason))
+                    else:
+                        REGISTRY[fmt].feed(lines, src.name, collector)
+                except READ_ERRORS as err:
                     _unreadable_rest(collector, src, err)
+                finally:
+                    close(stream)
                 if bar is not None:
                     bar.end(src)
             finish_spans(collector)
@@ -172,5 +183,4 @@ def _audit(
 
 
 def _unreadable_rest(collector: Collector, src: Source, err: BaseException) -> None:
-    reason = "truncated compressed stream" if isinstance(err, EOFError) else "read error"
-    collector.skip(Skipped(src.name, collector.last_line + 1, f"{reason}; the rest of the file was not read"))
+    collector.skip(Skipped(src.name, collector.last_line + 1, f"{read_failure(err)}; the rest of the file was not read"))

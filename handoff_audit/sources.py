@@ -1,29 +1,60 @@
-"""Turn command-line arguments into readable byte streams: files, directories, ``-`` for stdin."""
+"""Turn command-line arguments into readable byte streams: files, directories, ``-`` for stdin.
+
+Reading is bounded: ``read_lines`` never holds more than one line of at most ``max_line_bytes``
+(plus one read block), and a compressed input stops at ``max_decompressed_bytes`` or when it expands
+more than ``max_compression_ratio`` times (see ``config.Limits``).
+"""
 
 from __future__ import annotations
 
 import gzip
 import io
 import os
+import stat
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from itertools import chain
+from typing import Any, BinaryIO, cast
 
-from handoff_audit.errors import InputError
+from handoff_audit.config import RATIO_FLOOR, Limits, format_size
+from handoff_audit.errors import InputError, LimitError
 
 TRACE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst")
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 UTF8_BOM = b"\xef\xbb\xbf"
+BLOCK = 1 << 18  # bytes asked for per read
+
+
+class UnreadLine(bytes):
+    """Stands in for a line that was not read, with ``reason`` saying why.
+
+    Its one byte (NUL) is not JSON to any parser, nor the start of any format that is sniffed, and
+    orjson refuses a bytes subclass outright, so a reader that does not know this class still skips
+    the line rather than reading something into it.
+    """
+
+    reason: str
+
+    def __new__(cls, reason: str) -> UnreadLine:
+        line = super().__new__(cls, b"\x00")
+        line.reason = reason
+        return line
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """One input: the name shown in reports and how to open it."""
+    """One input: the name shown in reports and how to open it.
+
+    ``problem`` is set for a file found in a directory that is not read at all (say, a FIFO): the
+    reader lists it as skipped with that reason instead of opening it.
+    """
 
     name: str
     path: str | None  # None means stdin
+    problem: str | None = None
 
     def open(self) -> BinaryIO:
         """Open the input for binary reading.
@@ -35,7 +66,7 @@ class Source:
         stream: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
         head = stream.peek(4)[:4]
         if head[:2] == GZIP_MAGIC:
-            stream = gzip.GzipFile(fileobj=stream, mode="rb")
+            stream = gzip.GzipFile(fileobj=cast(BinaryIO, _Counted(stream)), mode="rb")
         elif head == ZSTD_MAGIC:
             stream = io.BufferedReader(ZstdReader(stream), 1 << 20)
         if stream.peek(3)[:3] == UTF8_BOM:
@@ -43,33 +74,166 @@ class Source:
         return stream
 
 
+class _Counted:
+    """The compressed side of a gzip input: counts the bytes read, for the compression ratio.
+
+    Reads are kept small: the decompressor asks for 128 KiB at a time, and counting bytes it has not
+    used yet would let a bomb expand a thousandfold past the ratio limit before it is seen.
+    """
+
+    CHUNK = 4096
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(self.CHUNK if size < 0 or size > self.CHUNK else size)
+        self.count += len(data)
+        return data
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def read_lines(stream: BinaryIO, limits: Limits) -> Iterator[bytes]:
+    """The lines of ``stream`` without their ``\\n``, as a file iterates them but bounded by ``limits``.
+
+    A line longer than ``limits.max_line_bytes`` is dropped as it is read and comes out as an
+    ``UnreadLine``. Reading a compressed input past its limits raises LimitError after the lines read
+    so far. The lines are split a block at a time and handed on by ``chain``, so the per-line cost is
+    that of iterating a list.
+    """
+    return chain.from_iterable(_blocks(stream, limits))
+
+
+def _blocks(stream: BinaryIO, limits: Limits) -> Iterator[list[bytes]]:
+    read = getattr(stream, "read1", stream.read)
+    max_line = limits.max_line_bytes or sys.maxsize
+    too_long = UnreadLine(f"line longer than {format_size(max_line)}")
+    counted = _compressed_side(stream)
+    head: list[bytes] = []  # the current line's pieces so far
+    head_len = 0
+    dropping = False  # the current line is over the limit; its bytes are let go as they come
+    total = 0
+    while block := read(BLOCK):
+        total += len(block)
+        lines = block.split(b"\n")
+        tail = lines.pop()  # the start of a line whose end is not read yet
+        if lines:
+            if dropping:
+                lines[0] = too_long
+            elif head:
+                lines[0] = b"".join([*head, lines[0]]) if head_len + len(lines[0]) <= max_line else too_long
+            if len(block) > max_line:  # only then can a line inside one block be too long
+                lines = [too_long if len(x) > max_line else x for x in lines]
+            yield lines
+            head, head_len, dropping = [], 0, False
+        if not dropping:
+            if head_len + len(tail) > max_line:
+                head, head_len, dropping = [], 0, True
+            elif tail:
+                head.append(tail)
+                head_len += len(tail)
+        if counted is not None:
+            _check_expansion(total, counted.count, limits)
+    if dropping:
+        yield [too_long]
+    elif head:
+        yield [b"".join(head)]
+
+
+def _compressed_side(stream: BinaryIO) -> _Counted | ZstdReader | None:
+    """What counts the compressed bytes read under ``stream``, if it decompresses."""
+    inner = getattr(stream, "fileobj", None) if isinstance(stream, gzip.GzipFile) else getattr(stream, "raw", None)
+    return inner if isinstance(inner, (_Counted, ZstdReader)) else None
+
+
+def _check_expansion(total: int, compressed: int, limits: Limits) -> None:
+    cap, ratio = limits.max_decompressed_bytes, limits.max_compression_ratio
+    if cap and total > cap:
+        raise LimitError(f"decompressed size over {format_size(cap)}")
+    if ratio and total > RATIO_FLOOR and total > ratio * compressed:
+        raise LimitError(f"expands more than {ratio} times when decompressed")
+
+
+# What reading an input can raise, besides programming errors: the OS, a broken or cut compressed
+# stream, a limit reached.
+READ_ERRORS = (OSError, EOFError, zlib.error, LimitError)
+
+
+def read_failure(err: BaseException) -> str:
+    """Why the rest of an input could not be read, for a skip's reason."""
+    if isinstance(err, LimitError):
+        return str(err)
+    return "truncated compressed stream" if isinstance(err, EOFError) else "read error"
+
+
+def open_failure(err: BaseException) -> str:
+    """Why an input could not be read at all (a skip at line 0)."""
+    strerror = getattr(err, "strerror", None)
+    return f"cannot open ({strerror})" if strerror else f"{read_failure(err)}; the file was not read"
+
+
+def close(stream: BinaryIO) -> None:
+    """Close what ``Source.open`` returned, the file under a gzip stream included."""
+    inner = getattr(stream, "fileobj", None)
+    stream.close()
+    if isinstance(inner, _Counted):
+        inner.close()
+
+
 def expand(arguments: list[str]) -> list[Source]:
     """Resolve arguments to sources; directories are searched recursively, in sorted order.
 
-    Raises InputError for a path that does not exist or a directory that cannot be listed.
+    Raises InputError for a path that does not exist or a directory that cannot be listed. A named
+    path that exists but cannot be read (a symlink loop, say) is a source: reading it fails, and that
+    is reported as a skip.
     """
     sources: list[Source] = []
     for arg in arguments:
         if arg == "-":
             sources.append(Source("<stdin>", None))
         elif os.path.isdir(arg):
-            sources.extend(Source(p, p) for p in _walk(arg))
-        elif os.path.exists(arg):
-            sources.append(Source(arg, arg))
+            sources.extend(_walk(arg))
+        elif os.path.lexists(arg):
+            sources.append(Source(display_name(arg), arg))
         else:
-            raise InputError(f"{arg}: no such file or directory")
+            raise InputError(f"{display_name(arg)}: no such file or directory")
     return sources
 
 
-def _walk(top: str) -> Iterator[str]:
+def display_name(path: str) -> str:
+    """A path as text: bytes that are not UTF-8 (kept by the OS as surrogates) become ``\\xff``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _walk(top: str) -> Iterator[Source]:
     def fail(err: OSError) -> None:
-        raise InputError(f"{err.filename or top}: cannot read directory ({err.strerror})")
+        raise InputError(f"{display_name(err.filename or top)}: cannot read directory ({err.strerror})")
 
     found: list[str] = []
-    for root, dirs, files in os.walk(top, onerror=fail):
+    for root, dirs, files in os.walk(top, onerror=fail):  # symlinked directories are not followed
         dirs.sort()
         found.extend(os.path.join(root, f) for f in files if f.endswith(TRACE_SUFFIXES))
-    yield from sorted(found)
+    for path in sorted(found):
+        yield Source(display_name(path), path, _not_a_file(path))
+
+
+def _not_a_file(path: str) -> str | None:
+    """Why a file found in a directory is not read; None to read it.
+
+    A FIFO or device would block or never end. A link that leads nowhere is read, so that the reason
+    it cannot be opened is reported.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 class ZstdReader(io.RawIOBase):
@@ -80,11 +244,14 @@ class ZstdReader(io.RawIOBase):
     """
 
     CHUNK = 1 << 20
+    SMALL = 256  # bytes read while the data expands a lot: a bomb's output stays a few MiB per read
 
     def __init__(self, source: Any) -> None:
         import zstandard  # only when a Zstandard input is read
 
         self._source = source
+        self.count = 0  # compressed bytes read, for the compression ratio
+        self._chunk = 4096
         self._new = zstandard.ZstdDecompressor().decompressobj
         self._error = zstandard.ZstdError
         self._dobj = self._new()
@@ -99,12 +266,19 @@ class ZstdReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self._pending:
-            data = self._source.read(self.CHUNK)
+            data = self._source.read(self._chunk)
             if not data:
                 if self._in_frame:
                     raise EOFError("compressed stream ended before the end of its frame")
                 return 0
+            self.count += len(data)
             self._pending = self._decompress(data)
+            # Zstandard can expand a few bytes into 128 KiB: read little while the output is that
+            # large, so that one read never makes gigabytes; grow back for ordinary data.
+            if len(self._pending) > 64 * len(data):
+                self._chunk = max(self.SMALL, self._chunk // 8)
+            else:
+                self._chunk = min(self.CHUNK, self._chunk * 2)
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]

@@ -54,7 +54,7 @@ def test_no_events_is_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     path.write_text("not json\n")
     result = runner.invoke(app, ["scan", str(path)])
     assert result.exit_code == 2
-    assert "no usable events (1 line skipped)" in result.stderr
+    assert result.stderr == f"handoff-audit: error: {path}: no usable events (1 line skipped; line 1: not a known trace format (tried native, otlp-json, agents-sdk, otel-console))\n"
 
 
 def test_strict_turns_a_skipped_line_into_exit_2(runner: CliRunner) -> None:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from zlib import crc32
 
+from handoff_audit.config import DEFAULT_MAX_DEPTH
 from handoff_audit.models import KEPT_TYPES, KNOWN_TYPES, Event, Skipped
+from handoff_audit.sources import UnreadLine
 
 if TYPE_CHECKING:
     from handoff_audit.buffer import Collector
@@ -22,8 +24,8 @@ if TYPE_CHECKING:
 HANDOFF_TYPES = frozenset({"handoff.sent", "handoff.received"})
 AGENT_TYPES = frozenset({"agent.start", "agent.end", "outcome", "llm.call", "tool.call"})
 # How deeply a line may nest. The JSON encoder used for reports refuses more than 254 levels, and the
-# diff walks values recursively; real states nest a handful of levels.
-MAX_DEPTH = 128
+# diff walks values recursively; real states nest a handful of levels. --max-depth sets it per scan.
+MAX_DEPTH = DEFAULT_MAX_DEPTH
 
 
 _fromisoformat = datetime.fromisoformat
@@ -135,9 +137,19 @@ def depth(value: Any) -> int:
     return deepest
 
 
-def _parse_failure(err: Exception) -> str:
-    if "depth limit" in str(err) or "recursion" in str(err).lower():
-        return f"nested deeper than {MAX_DEPTH} levels"
+def parse_failure(err: Exception, raw: bytes, max_depth: int) -> str:
+    """Why a line did not parse. Runs only for lines that failed, so it may take its time."""
+    if isinstance(raw, UnreadLine):
+        return raw.reason
+    text = str(err)
+    if "depth limit" in text or "recursion" in text.lower():
+        return f"nested deeper than {max_depth} levels"
+    if "infinity" in text:
+        return "number out of range"  # 1e400: larger than any double
+    if "byte order mark" in text:
+        return "byte-order mark inside the file"  # as after joining files with cat
+    if "UTF-8" in text or "utf-8" in text:
+        return "not valid UTF-8"
     return "not valid JSON"
 
 
@@ -203,6 +215,7 @@ class NativeAdapter:
         partitioned = parts > 1
         base = sink.seq  # lines read before this input
         seq = base
+        max_depth = sink.max_depth
         events = 0
         lineno = 0
         owner = part
@@ -223,7 +236,7 @@ class NativeAdapter:
                     ev: Any = loads(raw)
                 except decode_error as err:
                     if raw.strip() and (owner != -1 or part == 0):
-                        skip(Skipped(name, lineno, _parse_failure(err)))
+                        skip(Skipped(name, lineno, parse_failure(err, raw, max_depth)))
                     continue
                 # Fast path for well-formed events; anything else gets its exact reason from check_event.
                 code = _BAD
@@ -265,8 +278,8 @@ class NativeAdapter:
                     # Only kept events are ordered, encoded and walked later, so only their time
                     # and depth are read. A line can nest deeper than MAX_DEPTH only if it holds
                     # more brackets than that, so the exact depth is rarely computed.
-                    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and depth(ev) > MAX_DEPTH:
-                        skip(Skipped(name, lineno, f"nested deeper than {MAX_DEPTH} levels"))
+                    if raw.count(b"{") + raw.count(b"[") > max_depth and depth(ev) > max_depth:
+                        skip(Skipped(name, lineno, f"nested deeper than {max_depth} levels"))
                         continue
                     ts = ev.get("ts")
                     if ts is not None and type(ts) is not float:
