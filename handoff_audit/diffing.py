@@ -85,10 +85,20 @@ def _walk(a: Any, b: Any, path: Path, out: list[FieldChange]) -> None:
         out.append(FieldChange("changed", path, a, b))
 
 
+# Pairs of items difflib may weigh in one list. Its worst case grows with the product of the lengths
+# (two 20,000-item lists of repeated values take tens of seconds); beyond this the common ends are
+# set aside and, if the middle is still too large, it is compared position by position.
+ALIGN_BUDGET = 1_000_000
+
+
 def _align(a: list[Any], b: list[Any], path: Path, out: list[FieldChange]) -> None:
     ka = [_dumps(x, option=_SORTED) for x in a]
     kb = [_dumps(x, option=_SORTED) for x in b]
-    for op, i1, i2, j1, j2 in SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes():
+    if len(ka) * len(kb) <= ALIGN_BUDGET:
+        opcodes = SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes()
+    else:
+        opcodes = _bounded_opcodes(ka, kb)
+    for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
             continue
         common = min(i2 - i1, j2 - j1) if op == "replace" else 0
@@ -98,6 +108,27 @@ def _align(a: list[Any], b: list[Any], path: Path, out: list[FieldChange]) -> No
             out.append(FieldChange("item_removed", (*path, i), a[i], None))
         for j in range(j1 + common, j2):
             out.append(FieldChange("item_added", (*path, j), None, b[j]))
+
+
+def _bounded_opcodes(ka: list[bytes], kb: list[bytes]) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes for long lists, within ALIGN_BUDGET: equal ends, then the middle."""
+    n = min(len(ka), len(kb))
+    lo = 0
+    while lo < n and ka[lo] == kb[lo]:
+        lo += 1
+    hi = 0
+    while hi < n - lo and ka[-1 - hi] == kb[-1 - hi]:
+        hi += 1
+    ea, eb = len(ka) - hi, len(kb) - hi
+    ops: list[tuple[str, int, int, int, int]] = [("equal", 0, lo, 0, lo)] if lo else []
+    if (ea - lo) * (eb - lo) <= ALIGN_BUDGET:
+        matcher = SequenceMatcher(None, ka[lo:ea], kb[lo:eb], autojunk=False)
+        ops.extend((op, i1 + lo, i2 + lo, j1 + lo, j2 + lo) for op, i1, i2, j1, j2 in matcher.get_opcodes())
+    elif ea > lo or eb > lo:
+        ops.append(("replace", lo, ea, lo, eb))  # position by position, the rest removed or added
+    if hi:
+        ops.append(("equal", ea, len(ka), eb, len(kb)))
+    return ops
 
 
 def format_path(path: Path) -> str:

@@ -89,7 +89,9 @@ class Aggregator:
                 self.findings.extend(h.findings)
             if h.sent is not None and h.received is not None and h.sent.ts is not None and h.received.ts is not None:
                 latency = (h.received.ts - h.sent.ts) * 1000.0
-                if latency >= 0:  # a receipt stamped before its send is clock skew, not a latency
+                # A receipt stamped before its send is clock skew, not a latency; nor is an infinite
+                # one (times near the ends of the float range).
+                if 0 <= latency < math.inf:
                     edge.latencies.append(latency)
         for f in result.trace_findings:
             has_error = has_error or f.severity == "error"

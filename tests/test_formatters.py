@@ -47,7 +47,13 @@ def test_json_carries_the_design_fields(report) -> None:  # type: ignore[no-unty
         ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
-        ("\t=1", "'\t=1"),
+        ("\t=1", "\\x09=1"),  # a control character is escaped, so the cell starts with a backslash
+        ("\r=1", "\\x0d=1"),
+        ("  =1+1", "'  =1+1"),
+        ("\uff1d1+1", "'\uff1d1+1"),  # full-width equals sign
+        ("ok;=1+1", "ok;'=1+1"),  # a cell a spreadsheet splitting on ';' would start
+        ("ok; @SUM(A1)", "ok; '@SUM(A1)"),
+        ("x\x1b[31m\u202ey\nz", "x\\x1b[31m\\u202ey\\x0az"),
         ("plain", "plain"),
         (None, ""),
     ],

@@ -7,13 +7,28 @@ from typing import Any
 
 import orjson
 
-# C0 and C1 controls, DEL, and the bidirectional overrides that can reorder what a reader sees.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional controls that can
+# reorder what a reader sees.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
     """Replace control characters with visible escapes (``\\x1b``, ``\\u202e``)."""
     return _UNSAFE.sub(_escape, text)
+
+
+# What JSON may carry raw but a terminal would act on: DEL, C1 controls, line and paragraph
+# separators, and the bidirectional controls (orjson escapes C0 itself).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the characters above written as ``\\uXXXX`` escapes: the same JSON value."""
+    return _JSON_UNSAFE.sub(_json_escape, text)
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
 
 
 def _escape(m: re.Match[str]) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from handoff_audit.formatters._text import json_safe
 from handoff_audit.models import ContractCoverage, Report
 
 REPORT_VERSION = 1
@@ -83,5 +84,10 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    """Indented JSON with sorted keys and a final newline."""
-    return orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    """Indented JSON with sorted keys and a final newline.
+
+    Characters a terminal would act on (C1 controls, bidirectional overrides) are written as
+    ``\\uXXXX`` escapes, like the C0 controls: the same JSON, safe to print.
+    """
+    text = orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    return json_safe(text) + "\n"
