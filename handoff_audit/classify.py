@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -144,33 +144,53 @@ def match_renames(changes: list[FieldChange]) -> _Renames:
 
     An added key under the same parent wins, then one with the same key name, then the first other.
     Weak values (null, booleans, empty values, numbers below 10) only pair under the same parent:
-    elsewhere an equal value is too likely to be chance.
+    elsewhere an equal value is too likely to be chance. Candidates are queued by value, by value
+    and parent, and by value and name, so that many equal values cost time in proportion to their
+    number, not to its square.
     """
     renames = _Renames()
     added = [c for c in changes if c.op == "added"]
     if not added:
         return renames
-    pool: dict[bytes, list[FieldChange]] = {}
+    by_value: dict[bytes, _Queue] = {}
+    by_parent: dict[tuple[bytes, Path], _Queue] = {}
+    by_name: dict[tuple[bytes, Any], _Queue] = {}
     for c in added:
-        pool.setdefault(_value_key(c.received), []).append(c)
+        key = _value_key(c.received)
+        by_value.setdefault(key, _Queue()).append(c)
+        by_parent.setdefault((key, c.path[:-1]), _Queue()).append(c)
+        by_name.setdefault((key, c.path[-1]), _Queue()).append(c)
+    used = renames.values_used
     for c in changes:
         if c.op != "removed":
             continue
-        candidates = [a for a in pool.get(_value_key(c.sent), ()) if id(a) not in renames.values_used]
-        if not candidates:
+        key = _value_key(c.sent)
+        queue = by_value.get(key)
+        if queue is None or queue.first(used) is None:
             continue
-        parent = c.path[:-1]
-        same_parent = [a for a in candidates if a.path[:-1] == parent]
-        if same_parent:
-            best = same_parent[0]
-        elif _weak(c.sent):
-            continue
-        else:
-            same_name = [a for a in candidates if a.path[-1] == c.path[-1]]
-            best = (same_name or candidates)[0]
+        best = by_parent[(key, c.path[:-1])].first(used) if (key, c.path[:-1]) in by_parent else None
+        if best is None:
+            if _weak(c.sent):
+                continue
+            same_name = by_name.get((key, c.path[-1]))
+            best = (same_name.first(used) if same_name is not None else None) or queue.first(used)
         renames[id(c)] = best
-        renames.values_used.add(id(best))
+        used.add(id(best))
     return renames
+
+
+class _Queue(list[FieldChange]):
+    """Changes in order, with a cursor past those already used (used ones never come back)."""
+
+    start = 0
+
+    def first(self, used: set[int]) -> FieldChange | None:
+        """The first change not in ``used``, or None."""
+        i = self.start
+        while i < len(self) and id(self[i]) in used:
+            i += 1
+        self.start = i
+        return self[i] if i < len(self) else None
 
 
 def _value_key(v: Any) -> bytes:
@@ -443,12 +463,13 @@ def clarification_loops(handoffs: list[Handoff]) -> list[tuple[Handoff, Handoff]
     if not any((b, a) in edges for a, b in edges):
         return []
     found: list[tuple[Handoff, Handoff]] = []
+    last: dict[tuple[str, str], int] = {}  # edge -> index of its latest send so far
     for k, again in enumerate(sends):
         edge = (again.from_agent, again.to_agent)
-        prev = next((i for i in range(k - 1, -1, -1) if (sends[i].from_agent, sends[i].to_agent) == edge), None)
-        if prev is None or not _resent(sends[prev], again):
-            continue
-        if any((back.from_agent, back.to_agent) == (edge[1], edge[0]) for back in sends[prev + 1 : k]):
+        prev, back = last.get(edge), last.get((edge[1], edge[0]))
+        last[edge] = k
+        # A hand-back between the two sends, and the state sent again.
+        if prev is not None and back is not None and back > prev and _resent(sends[prev], again):
             found.append((again, sends[prev]))
     return found
 
@@ -493,18 +514,20 @@ def outcome_findings(tl: Timeline) -> list[Finding]:
                     f"{len(claimants)} agents claimed the outcome: {', '.join(claimants)}",
                     first.source, first.line, tl.outcomes[0][0])
         )
-    flagged: set[int] = set()
-    for pos, agent, _ in tl.outcomes:
-        for h in tl.handoffs:
-            if h.first_send_pos is None or h.recv_pos is None or id(h) in flagged:
-                continue
-            if h.first_send_pos < pos < h.recv_pos:  # in flight from its first attempt
-                flagged.add(id(h))
-                h.findings.append(
-                    _finding(h, "premature_termination", "", None, None,
-                             f"{agent} claimed the outcome while this handoff was in flight",
-                             at=tl.events[pos])
-                )
+    # Each handoff in flight (from its first attempt) when an outcome is claimed gets one finding,
+    # naming the first such claim: found by bisection, not by trying every claim on every handoff.
+    positions = [pos for pos, _, _ in tl.outcomes]
+    for h in tl.handoffs:
+        if h.first_send_pos is None or h.recv_pos is None:
+            continue
+        i = bisect_right(positions, h.first_send_pos)
+        if i < len(positions) and positions[i] < h.recv_pos:
+            pos, agent, _ = tl.outcomes[i]
+            h.findings.append(
+                _finding(h, "premature_termination", "", None, None,
+                         f"{agent} claimed the outcome while this handoff was in flight",
+                         at=tl.events[pos])
+            )
     return out
 
 

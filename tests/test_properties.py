@@ -248,3 +248,104 @@ def test_garbage_lines_change_nothing_but_the_skipped_count(
     assert dirty.summary.skipped == len(garbage)
     assert [s.line for s in dirty.skipped] == bad_lines
     assert _key(dirty, line_map) == _key(clean)
+
+
+# --- the classifier's indexed rules agree with their plain statement -------------------------------
+# match_renames, clarification_loops and premature_termination use queues, a last-seen map and
+# bisection, so that hostile traces (thousands of equal values, edges or claims) cost linear time.
+# Each is checked here against the rule written the plain, quadratic way.
+
+
+def _renames_plainly(changes: list[Any]) -> dict[int, int]:
+    from handoff_audit.classify import _value_key, _weak
+
+    added = [c for c in changes if c.op == "added"]
+    used: set[int] = set()
+    out: dict[int, int] = {}
+    for c in changes:
+        if c.op != "removed":
+            continue
+        cands = [a for a in added if _value_key(a.received) == _value_key(c.sent) and id(a) not in used]
+        if not cands:
+            continue
+        same_parent = [a for a in cands if a.path[:-1] == c.path[:-1]]
+        if same_parent:
+            best = same_parent[0]
+        elif _weak(c.sent):
+            continue
+        else:
+            best = ([a for a in cands if a.path[-1] == c.path[-1]] or cands)[0]
+        out[id(c)] = id(best)
+        used.add(id(best))
+    return out
+
+
+small_values = st.sampled_from([0, 1, 12, "x", "yy", None, [], {"a": 1}])
+paths = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3).map(tuple)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(["removed", "added"]), paths, small_values), max_size=30))
+def test_renames_pair_as_the_rule_says(raw: list[tuple[str, tuple[str, ...], Any]]) -> None:
+    from handoff_audit.classify import match_renames
+    from handoff_audit.models import FieldChange
+
+    changes = [FieldChange(op, p, v if op == "removed" else None, v if op == "added" else None) for op, p, v in raw]
+    got = match_renames(changes)
+    assert {k: id(v) for k, v in got.items()} == _renames_plainly(changes)
+
+
+@SETTINGS
+@given(
+    sends=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["a", "b", "c"]), st.booleans()), max_size=25),
+    claims=st.lists(st.integers(0, 60), max_size=6),
+)
+def test_loops_and_premature_claims_are_found_as_the_rules_say(
+    tmp_path: Path, sends: list[tuple[str, str, bool]], claims: list[int]
+) -> None:
+    from handoff_audit.classify import _resent, clarification_loops
+
+    lines: list[bytes] = []
+    t = 0
+    for i, (frm, to, received) in enumerate(sends):
+        t += 1
+        hid = f"h{i}"
+        lines.append(orjson.dumps({"trace_id": "t", "type": "handoff.sent", "ts": t, "handoff_id": hid, "from": frm, "to": to, "state": {"q": 1}}))
+        if received:
+            lines.append(orjson.dumps({"trace_id": "t", "type": "handoff.received", "ts": t + 30, "handoff_id": hid, "from": frm, "to": to, "state": {"q": 1}}))
+    for c in claims:
+        lines.append(orjson.dumps({"trace_id": "t", "type": "outcome", "ts": c + 0.5, "agent": "z", "status": "success"}))
+    if not lines:
+        return
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    # premature_termination, plainly: a handoff in flight at a claim is flagged once
+    report = run(ScanConfig((str(path),)))
+    flagged = sorted(f.handoff_id for f in report.findings if f.kind == "premature_termination")
+    expected = sorted(
+        f"h{i}" for i, (_, _, received) in enumerate(sends)
+        if received and any(i + 1 < c + 0.5 < i + 1 + 30 for c in claims)
+    )
+    assert flagged == expected
+
+    # clarification_loop, plainly: the previous send on the edge, a hand-back after it, resent
+    from handoff_audit.buffer import Collector
+    from handoff_audit.adapters import REGISTRY
+    from handoff_audit.pairing import build_timeline
+    from handoff_audit.adapters.native import load_kept
+    from handoff_audit.summary import Aggregator
+
+    collector = Collector(10**6, Aggregator())
+    REGISTRY["native"].feed(iter(lines), "t.jsonl", collector)
+    tl = build_timeline("t", [load_kept("t", e) for e in collector.open["t"][1]])
+    hs = [h for h in tl.handoffs if h.sent is not None]
+    plain = []
+    for k, again in enumerate(hs):
+        edge = (again.from_agent, again.to_agent)
+        prev = next((i for i in range(k - 1, -1, -1) if (hs[i].from_agent, hs[i].to_agent) == edge), None)
+        if prev is not None and _resent(hs[prev], again) and any(
+            (b.from_agent, b.to_agent) == (edge[1], edge[0]) for b in hs[prev + 1 : k]
+        ):
+            plain.append((again.handoff_id, hs[prev].handoff_id))
+    assert [(a.handoff_id, b.handoff_id) for a, b in clarification_loops(tl.handoffs)] == plain
