@@ -166,14 +166,15 @@ def match_renames(changes: list[FieldChange]) -> _Renames:
             continue
         key = _value_key(c.sent)
         queue = by_value.get(key)
-        if queue is None or queue.first(used) is None:
+        first = queue.first(used) if queue is not None else None
+        if first is None:
             continue
         best = by_parent[(key, c.path[:-1])].first(used) if (key, c.path[:-1]) in by_parent else None
         if best is None:
             if _weak(c.sent):
                 continue
             same_name = by_name.get((key, c.path[-1]))
-            best = (same_name.first(used) if same_name is not None else None) or queue.first(used)
+            best = (same_name.first(used) if same_name is not None else None) or first
         renames[id(c)] = best
         used.add(id(best))
     return renames

@@ -94,8 +94,9 @@ ALIGN_BUDGET = 1_000_000
 def _align(a: list[Any], b: list[Any], path: Path, out: list[FieldChange]) -> None:
     ka = [_dumps(x, option=_SORTED) for x in a]
     kb = [_dumps(x, option=_SORTED) for x in b]
+    opcodes: list[tuple[str, int, int, int, int]]
     if len(ka) * len(kb) <= ALIGN_BUDGET:
-        opcodes = SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes()
+        opcodes = list(SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes())
     else:
         opcodes = _bounded_opcodes(ka, kb)
     for op, i1, i2, j1, j2 in opcodes:
