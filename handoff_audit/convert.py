@@ -61,7 +61,8 @@ def convert(paths: tuple[str, ...], out: Conversion, input_format: str | None = 
         try:
             fmt, lines = detect(read_lines(stream, limits), input_format)
             if fmt is None:
-                out.skip(Skipped(src.name, 1, f"not a known trace format (tried {', '.join(FORMATS)})"))
+                if any(line.strip() for line in lines):  # an empty input is no format at all
+                    out.skip(Skipped(src.name, 1, f"not a known trace format (tried {', '.join(FORMATS)})"))
             elif fmt == "native":
                 _native(lines, src.name, out)
             else:

@@ -162,8 +162,9 @@ def _audit(
                 try:
                     fmt, lines = detect(read_lines(stream, config.limits), config.input_format)
                     if fmt is None:
-                        reason = f"not a known trace format (tried {', '.join(FORMATS)})"
-                        collector.skip(Skipped(src.name, 1, reason))
+                        if any(line.strip() for line in lines):  # an empty input is no format at all
+                            reason = f"not a known trace format (tried {', '.join(FORMATS)})"
+                            collector.skip(Skipped(src.name, 1, reason))
                     else:
                         REGISTRY[fmt].feed(lines, src.name, collector)
                 except READ_ERRORS as err:

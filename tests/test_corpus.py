@@ -126,6 +126,69 @@ def build_non_utf8_file_name(tmp: Path) -> Path:
     return d
 
 
+# Span formats: fixtures written by the real libraries (tests/fixtures/frameworks, made by
+# scripts/make_framework_fixtures.py), broken or made hostile here, value by value.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "frameworks"
+
+
+def _mutated(fixture: str, tmp: Path, change: Callable[[Any], Any]) -> Path:
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return change(v)
+
+    lines = (FIXTURES / fixture).read_bytes().splitlines()
+    path = tmp / Path(fixture).name
+    path.write_bytes(b"".join(orjson.dumps(walk(orjson.loads(x))) + b"\n" for x in lines if x.strip()))
+    return path
+
+
+def _deep_json_text(v: Any) -> Any:
+    """A JSON text held in a string (a tool's input or output) nested 300 levels deep instead."""
+    return ('{"a":' * 300 + "1" + "}" * 300) if isinstance(v, str) and v[:1] in ("{", "[") else v
+
+
+def _hostile(v: Any) -> Any:
+    return "\x1b[31m=HYPERLINK(\"x\")[bold]\u202e;@x" + v if isinstance(v, str) else v
+
+
+def _wrong_types(v: Any) -> Any:
+    return [v] if isinstance(v, str) else {"n": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+def build_otlp_deep(tmp: Path) -> Path:
+    return _mutated("otlp_openinference/clean_handoff.jsonl", tmp, _deep_json_text)
+
+
+def build_agents_sdk_deep(tmp: Path) -> Path:
+    return _mutated("agents_sdk/clean_handoff.jsonl", tmp, _deep_json_text)
+
+
+def build_otlp_hostile(tmp: Path) -> Path:
+    return _mutated("otlp_openinference/refund_acts_on_another_order.jsonl", tmp, _hostile)
+
+
+def build_agents_sdk_hostile(tmp: Path) -> Path:
+    return _mutated("agents_sdk/refund_acts_on_another_order.jsonl", tmp, _hostile)
+
+
+def build_otlp_wrong_types(tmp: Path) -> Path:
+    return _mutated("otlp_genai/" + sorted(p.name for p in (FIXTURES / "otlp_genai").glob("*.jsonl"))[0], tmp, _wrong_types)
+
+
+def build_agents_sdk_wrong_types(tmp: Path) -> Path:
+    return _mutated("agents_sdk/multiple_handoffs.jsonl", tmp, _wrong_types)
+
+
+def build_otlp_truncated_lines(tmp: Path) -> Path:
+    path = tmp / "cut.jsonl"
+    lines = (FIXTURES / "otlp_openinference" / "multiple_handoffs.jsonl").read_bytes().splitlines()
+    path.write_bytes(b"".join(x[: len(x) // 2] + b"\n" for x in lines))
+    return path
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     name[len("build_"):]: fn for name, fn in globals().items() if name.startswith("build_")
 }
@@ -185,9 +248,8 @@ def test_corpus_case(name: str, tmp_path: Path) -> None:
     args = expect.get("args", [])
     result = run_cli(path, "json", args)
     check_invariants(result, "json")
-    if expect["exit"] == "any":  # a case the fuzz script saved: held to the invariants alone
-        return
-    assert result.exit_code == expect["exit"], result.stderr
+    if expect["exit"] != "any":  # "any": held to the invariants (and any expectations below) alone
+        assert result.exit_code == expect["exit"], result.stderr
     if "stderr" in expect:
         assert result.stderr == "handoff-audit: error: " + printable(expect["stderr"].format(input=path)) + "\n"
     if result.exit_code == 2:
@@ -208,6 +270,8 @@ def test_corpus_case(name: str, tmp_path: Path) -> None:
             line = s["line"] if want[-2] is not None else None
             got.append([os.path.basename(s["file"]), line, s["reason"]] if len(want) == 3 else [line, s["reason"]])
         assert got == expect["skipped"]
+    for reason in expect.get("reasons", []):  # reasons that must be among the skipped lines
+        assert reason in {s["reason"] for s in report["skipped"]}, reason
     if "findings" in expect:
         assert [[f["trace_id"], f["kind"], f["path"]] for f in report["findings"]] == expect["findings"]
 

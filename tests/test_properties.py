@@ -338,7 +338,9 @@ def test_loops_and_premature_claims_are_found_as_the_rules_say(
 
     collector = Collector(10**6, Aggregator())
     REGISTRY["native"].feed(iter(lines), "t.jsonl", collector)
-    tl = build_timeline("t", [load_kept("t", e) for e in collector.open["t"][1]])
+    from handoff_audit.models import Event
+
+    tl = build_timeline("t", [e if type(e) is Event else load_kept("t", e) for e in collector.open["t"][1]])
     hs = [h for h in tl.handoffs if h.sent is not None]
     plain = []
     for k, again in enumerate(hs):

@@ -11,7 +11,7 @@ import importlib
 import itertools
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -67,7 +67,7 @@ def _decide(line: bytes) -> str | None:
     return "native"
 
 
-def detect(stream: BinaryIO, forced: str | None = None) -> tuple[str | None, Iterator[bytes]]:
+def detect(stream: Iterator[bytes], forced: str | None = None) -> tuple[str | None, Iterator[bytes]]:
     """The format of an input and its lines (those read to tell the format come first again).
 
     The first non-blank lines decide: a JSON object with ``resourceSpans`` is OTLP JSON; one whose
@@ -94,7 +94,7 @@ def detect(stream: BinaryIO, forced: str | None = None) -> tuple[str | None, Ite
     return found, itertools.chain(head, stream)
 
 
-def _pretty(head: list[bytes], stream: BinaryIO) -> str | None:
+def _pretty(head: list[bytes], stream: Iterator[bytes]) -> str | None:
     """Read ahead in a pretty-printed document until a key tells which one it is."""
     for raw in stream:
         head.append(raw)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from handoff_audit.adapters.native import check_event, make_event
+from handoff_audit.adapters.native import MAX_DEPTH, check_event, depth, make_event
 from handoff_audit.models import Skipped
 
 if TYPE_CHECKING:
@@ -132,12 +132,16 @@ def finish(sink: Any) -> None:
 def _emit(sink: Any, tid: str, spans: list[Span]) -> None:
     """One trace's native events to ``sink``: a Collector takes Events, a converter (``write_event``) dicts.
 
-    An event that is not a usable native event (an agent span without a name, say) is skipped with
-    the reason and the span's file and line instead.
+    An event that is not a usable native event (an agent span without a name, say, or one nested
+    deeper than the sink's ``max_depth``) is skipped with the reason and the span's file and line.
     """
     write = getattr(sink, "write_event", None)
+    max_depth = getattr(sink, "max_depth", MAX_DEPTH)
     for ev, source, line in trace_events(tid, spans, sink.skip):
         reason = check_event(ev)
+        if reason is None and depth(ev) > max_depth:
+            # A JSON text in an attribute (a tool's input or output) can nest without end.
+            reason = f"nested deeper than {max_depth} levels"
         if reason is not None:
             sink.skip(Skipped(source, line, reason))
         elif write is not None:
