@@ -251,11 +251,12 @@ class ZstdReader(io.RawIOBase):
 
         self._source = source
         self.count = 0  # compressed bytes read, for the compression ratio
-        self._chunk = 4096
+        self._chunk = self.SMALL  # grows as long as the data expands little
         self._new = zstandard.ZstdDecompressor().decompressobj
         self._error = zstandard.ZstdError
         self._dobj = self._new()
         self._pending = b""
+        self._at = 0  # how much of _pending was handed out
         self._in_frame = False
 
     def readable(self) -> bool:
@@ -265,23 +266,23 @@ class ZstdReader(io.RawIOBase):
         return int(self._source.fileno())
 
     def readinto(self, buffer: Any) -> int:
-        while not self._pending:
+        while self._at >= len(self._pending):
             data = self._source.read(self._chunk)
             if not data:
                 if self._in_frame:
                     raise EOFError("compressed stream ended before the end of its frame")
                 return 0
             self.count += len(data)
-            self._pending = self._decompress(data)
+            self._pending, self._at = self._decompress(data), 0
             # Zstandard can expand a few bytes into 128 KiB: read little while the output is that
             # large, so that one read never makes gigabytes; grow back for ordinary data.
             if len(self._pending) > 64 * len(data):
                 self._chunk = max(self.SMALL, self._chunk // 8)
             else:
                 self._chunk = min(self.CHUNK, self._chunk * 2)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+        n = min(len(buffer), len(self._pending) - self._at)
+        buffer[:n] = memoryview(self._pending)[self._at : self._at + n]
+        self._at += n
         return n
 
     def _decompress(self, data: bytes) -> bytes:

@@ -88,6 +88,14 @@ def build_gzip_bomb(tmp: Path) -> Path:
     return path
 
 
+def build_zstd_bomb(tmp: Path) -> Path:
+    import zstandard
+
+    path = tmp / "bomb.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(_line("t1", "agent.start", agent="a") + b"\n" * (64 << 20)))
+    return path
+
+
 def build_gzip_bomb_one_line(tmp: Path) -> Path:
     path = tmp / "zeros.jsonl.gz"
     path.write_bytes(_bomb(b"\0"))
@@ -277,7 +285,7 @@ def test_corpus_case(name: str, tmp_path: Path) -> None:
 
 
 # Cases about reading alone, large enough to cost seconds, run in the JSON format only.
-_READ_ONLY = {"long_line", "gzip_bomb", "gzip_bomb_one_line"}
+_READ_ONLY = {"long_line", "gzip_bomb", "gzip_bomb_one_line", "zstd_bomb"}
 
 
 def _reports_something(name: str) -> bool:
