@@ -16,6 +16,7 @@ import typer
 
 from handoff_audit.config import DEFAULT_IDLE_LINES, ScanConfig
 from handoff_audit.errors import UsageError
+from handoff_audit.formatters._text import json_safe
 
 
 class ViewFormat(str, enum.Enum):
@@ -42,7 +43,8 @@ class StatsTable(str, enum.Enum):
 
 
 def _json(data: Any) -> str:
-    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    # Characters a terminal would act on are written as \u escapes, as in the scan report.
+    return json_safe(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()) + "\n"
 
 
 def register(app: typer.Typer) -> None:

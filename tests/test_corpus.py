@@ -334,3 +334,27 @@ def test_a_file_without_read_permission_is_skipped_and_the_rest_is_read(tmp_path
     locked.chmod(0)
     report = orjson.loads(run_cli(d, "json", []).stdout)
     assert [(s["line"], s["reason"]) for s in report["skipped"]] == [(0, "cannot open (Permission denied)")]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "\x1b[31mred"],
+        ["show", "\x1b[31mred", "-f", "json"],
+        ["lineage", "ctl"],
+        ["lineage", "ctl", "--trace", "\x1b[31mred\x1b[0m"],
+        ["lineage", "ctl", "-f", "json"],
+        ["stats"],
+        ["stats", "-f", "json"],
+        ["stats", "-f", "csv", "--table", "edges"],
+        ["stats", "-f", "csv", "--table", "agents"],
+    ],
+)
+def test_hostile_text_stays_inert_in_the_investigation_commands(args: list[str]) -> None:
+    cmd, rest = args[0], args[1:]
+    positional = [a for a in rest[:1] if not a.startswith("-")]
+    options = rest[len(positional):]
+    result = CliRunner().invoke(app, [cmd, *positional, str(CORPUS / "hostile_text.jsonl"), *options])
+    assert result.exit_code == 0, result.stderr
+    fmt = options[options.index("-f") + 1] if "-f" in options else "table"
+    check_output(result.stdout, fmt)
