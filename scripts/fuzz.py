@@ -4,7 +4,7 @@
     .venv/bin/python scripts/fuzz.py --minutes 10
 
 Each input is written to a file and audited as ``scan`` would (gzip found by its magic bytes, small
-limits so that they are reached often), then rendered as JSON and CSV (and one input in 16 as the terminal table). A failure is any exception
+limits so that they are reached often), then rendered as JSON, CSV, JUnit XML and Markdown (and one input in 16 as the terminal table). A failure is any exception
 other than InputError (which is how a run reports input it cannot use), or a report that lets trace
 text through uninert (a control character, an escape sequence, a CSV cell that starts a formula).
 libFuzzer's own findings (a time-out, running out of memory) count too.
@@ -160,7 +160,8 @@ def _worker(work: Path, until: float, max_len: int, seed: int) -> int:
             except InputError:
                 return
             # The terminal table takes some 15 ms to lay out, 30 times the rest: one input in 16 gets it.
-            for fmt in ("json", "csv", "table") if state["count"] % 16 == 0 else ("json", "csv"):
+            fmts = ("json", "csv", "junit", "markdown")
+            for fmt in (*fmts, "table") if state["count"] % 16 == 0 else fmts:
                 check_output(render(fmt, report), fmt)
         except Exception as err:  # any other exception, or a broken rule, is a finding
             tb = err.__traceback__

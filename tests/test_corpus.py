@@ -3,8 +3,8 @@
 A case is ``NAME.expect.json``; its input is ``NAME.jsonl`` beside it (or the file its ``input``
 names), or is built here by the function its ``build`` names, for inputs too large to keep or that
 are not plain files. Each case runs through the command line in every format. Besides its own
-expectations, every case must: exit 0, 1 or 2, never with an internal error; print exactly one line
-on stderr; on exit 2 print nothing on stdout; and keep trace text inert in every format (no control
+expectations, every case must: exit 0, 1 or 2, never with an internal error; on exit 2 print one
+error line on stderr and nothing on stdout; and keep trace text inert in every format (no control
 character, escape sequence or bidirectional override in the output, no CSV cell a spreadsheet would
 read as a formula). ``scripts/fuzz.py`` adds the inputs it finds failing as cases here.
 """
@@ -17,6 +17,7 @@ import gzip
 import io
 import os
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -219,9 +220,9 @@ def check_invariants(result: Any, fmt: str) -> None:
     """What must hold for any input whatsoever."""
     assert result.exit_code in (0, 1, 2), (result.exit_code, result.stderr)
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
-    assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
-    assert not UNSAFE.search(result.stderr[:-1])
+    assert result.stderr.endswith("\n") and not UNSAFE.search(result.stderr.replace("\n", "")), result.stderr
     if result.exit_code == 2:
+        assert result.stderr.count("\n") == 1, result.stderr  # one line: the error
         assert result.stdout == ""
     else:
         check_output(result.stdout, fmt)
@@ -239,8 +240,11 @@ def check_output(text: str, fmt: str) -> None:
                 if not JSON_NUMBER.match(value):
                     assert not value.lstrip().startswith(FORMULA_START), "CSV cell starts a formula"
                 assert not UNSAFE.search(value), "unsafe character in a CSV cell"
-    else:
-        assert not UNSAFE.search(text.replace("\n", "")), "unsafe character in the table"
+    elif fmt == "junit":
+        ET.fromstring(text.encode())  # well-formed: every character XML cannot carry was escaped
+        assert not UNSAFE.search(text.replace("\n", "")), "unsafe character in the XML"
+    else:  # the table, Markdown
+        assert not UNSAFE.search(text.replace("\n", "")), f"unsafe character in the {fmt} output"
 
 
 def test_every_built_case_has_a_builder_and_every_kept_case_its_input() -> None:
@@ -295,7 +299,7 @@ def _reports_something(name: str) -> bool:
     return orjson.loads((CORPUS / f"{name}.expect.json").read_bytes()).get("build") not in _READ_ONLY
 
 
-@pytest.mark.parametrize("fmt", ["table", "csv"])
+@pytest.mark.parametrize("fmt", ["table", "csv", "junit", "markdown"])
 @pytest.mark.parametrize("name", [n for n in CASES if _reports_something(n)])
 def test_corpus_case_in_every_format(name: str, fmt: str, tmp_path: Path) -> None:
     expect, path = load_case(name, tmp_path)
@@ -361,3 +365,55 @@ def test_hostile_text_stays_inert_in_the_investigation_commands(args: list[str])
     assert result.exit_code == 0, result.stderr
     fmt = options[options.index("-f") + 1] if "-f" in options else "table"
     check_output(result.stdout, fmt)
+
+
+# --- formats and files added alongside: JUnit XML, Markdown, contract files -------------------------
+
+
+def test_markup_injection_is_inert_in_markdown_and_junit() -> None:
+    md = run_cli(CORPUS / "markup_injection.jsonl", "markdown", [])
+    assert md.exit_code == 1, md.stderr
+    check_output(md.stdout, "markdown")
+    for raw in ("<script>", "<img", "](javascript:", "]]>", "|x|"):
+        assert raw not in md.stdout, raw
+    xml = run_cli(CORPUS / "markup_injection.jsonl", "junit", [])
+    assert xml.exit_code == 1, xml.stderr
+    check_output(xml.stdout, "junit")
+    root = ET.fromstring(xml.stdout.encode())
+    text = "".join(root.itertext()) + "".join(v for el in root.iter() for v in el.attrib.values())
+    assert "<script>alert(1)</script>" in text  # carried as text, escaped in the XML
+    assert "\x0c" not in xml.stdout and "\ufffe" not in xml.stdout  # characters XML cannot carry...
+    assert '"a\\fb"' in text and '"x\\ufffey"' in text  # ...shown as escapes in the JSON-encoded values
+
+
+BILLION_LAUGHS = "version: 1\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
+
+
+def test_a_billion_laughs_contract_file_is_refused_quickly(tmp_path: Path) -> None:
+    bomb = tmp_path / "laughs.yaml"
+    bomb.write_text(BILLION_LAUGHS)
+    for args in (["contracts", "check", str(bomb)], ["scan", str(CORPUS / "crlf.jsonl"), "--contracts", str(bomb)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2
+        assert result.stderr.count("\n") == 1 and "alias" in result.stderr, result.stderr
+
+
+def test_a_contract_file_cannot_build_python_objects(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(f'version: 1\nedges: !!python/object/apply:os.system ["touch {marker}"]\n')
+    result = CliRunner().invoke(app, ["contracts", "check", str(evil)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert not marker.exists()
+
+
+def test_a_contract_schema_cannot_make_the_tool_fetch_anything(tmp_path: Path) -> None:
+    remote = tmp_path / "ref.yaml"
+    remote.write_text(
+        'version: 1\nedges:\n  - from: a\n    to: b\n    input:\n      schema: {"$ref": "http://127.0.0.1:9/x.json"}\n'
+    )
+    result = CliRunner().invoke(app, ["contracts", "check", str(remote)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "Retrieval is disabled" in result.stderr

@@ -226,7 +226,9 @@ def test_garbage_lines_change_nothing_but_the_skipped_count(
     tmp_path: Path, evs: list[dict[str, Any]], data: st.DataObject
 ) -> None:
     lines = [orjson.dumps(e) for e in evs]
-    garbage = data.draw(st.lists(st.tuples(st.integers(0, len(lines)), garbage_lines), max_size=12))
+    # After the first event: an input's format is told by its first lines, so a file that opens with
+    # garbage (a lone "{" opens a pretty-printed document) may rightly be read as another format.
+    garbage = data.draw(st.lists(st.tuples(st.integers(1, len(lines)), garbage_lines), max_size=12))
     garbage = [(at, g) for at, g in garbage if _is_garbage(g, at == 0)]
     mixed: list[bytes] = []
     line_map: dict[int, int] = {}  # line in the mixed file -> line in the clean file

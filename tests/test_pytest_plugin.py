@@ -80,7 +80,7 @@ def test_unreadable_trace_file_is_one_collection_error(pytester: pytest.Pytester
     (pytester.path / "junk.trace.jsonl").write_text("not json\n")
     result = pytester.runpytest_subprocess("--handoff-audit")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*handoff-audit: *junk.trace.jsonl: no usable events (1 line skipped)*"])
+    result.stdout.fnmatch_lines(["*handoff-audit: *junk.trace.jsonl: no usable events (1 line skipped; line 1: not a known trace format*"])
     assert "Traceback" not in result.stdout.str()
 
 
