@@ -6,9 +6,9 @@ thresholds, findings known in a baseline) are listed in the testcase's ``system-
 lines are ``skipped`` testcases in a ``skipped input lines`` suite, and rate thresholds or baseline
 rates that failed are failures of a ``verdict`` testcase.
 
-Text from a trace is made safe for XML 1.0: characters XML cannot carry at all (most C0 controls,
-lone surrogates, U+FFFE, U+FFFF) become visible escapes (``\\x1b``); the rest is escaped by the
-XML serializer.
+Text from a trace is made safe for XML 1.0 and for a terminal: control characters (C0, C1),
+bidirectional overrides and the characters XML cannot carry at all (lone surrogates, U+FFFE,
+U+FFFF) become visible escapes (``\\x1b``); the rest is escaped by the XML serializer.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from handoff_audit.formatters._text import json_text
+from handoff_audit.formatters._text import json_text, printable
 from handoff_audit.models import Finding, HandoffRecord, Report, TraceRecord, Verdict
 
 # Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
@@ -30,13 +30,16 @@ def xml_safe(text: str) -> str:
 
 
 def _el(parent: ET.Element, tag: str, **attrs: str) -> ET.Element:
-    return ET.SubElement(parent, tag, {k: xml_safe(v) for k, v in attrs.items()})
+    return ET.SubElement(parent, tag, {k: xml_safe(printable(v)) for k, v in attrs.items()})
 
 
 def _describe(f: Finding) -> str:
     where = f"{f.file}:{f.line}" if f.file is not None else "(end of trace)"
+    # Each line is made printable: a carriage return or an escape sequence in trace text (an agent
+    # named in a message, a path) must not act on a terminal showing the report.
     return "\n".join(
-        [
+        printable(line)
+        for line in [
             f"class: {f.failure_class}",
             f"kind: {f.kind}",
             f"code: {f.code}",
