@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from handoff_audit.config import DEFAULT_IDLE_LINES, ScanConfig
-from handoff_audit.errors import UsageError
 from handoff_audit.models import Report
 from handoff_audit.policy import BaselineData, Thresholds, evaluate, parse_failure_rates, parse_rate, select_codes
 

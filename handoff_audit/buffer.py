@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from handoff_audit.adapters.native import MAX_DEPTH, event_owner, load_kept
+from handoff_audit.adapters.native import MAX_DEPTH, load_kept, trace_owner
 from handoff_audit.classify import Refine, TraceResult, classify_trace
 from handoff_audit.models import KEPT_TYPES, KNOWN_TYPES, Event, Skipped
 from handoff_audit.pairing import Timeline, build_timeline
@@ -79,7 +79,7 @@ class Collector:
         does not carry (token counts, cost).
         """
         self.seq = ev.seq
-        if self.parts > 1 and event_owner({"trace_id": ev.trace_id}, self.parts) != self.part:
+        if self.parts > 1 and trace_owner(ev.trace_id, self.parts) != self.part:
             return
         entry = self.open.get(ev.trace_id)
         if entry is None:

@@ -370,7 +370,6 @@ def load_contracts(file: str) -> ContractSet:
 
 
 def _load(file: str) -> ContractSet:
-    src = _Source(file)
     try:
         raw = FsPath(file).read_bytes()
     except OSError as err:

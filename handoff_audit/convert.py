@@ -16,9 +16,8 @@ import orjson
 from handoff_audit.adapters import FORMATS, REGISTRY, detect
 from handoff_audit.adapters.native import MAX_DEPTH, check_event, depth, parse_failure
 from handoff_audit.config import Limits
-from handoff_audit.errors import InputError
 from handoff_audit.models import Skipped
-from handoff_audit.sources import READ_ERRORS, close, expand, open_failure, read_failure, read_lines
+from handoff_audit.sources import READ_ERRORS, close, inputs, open_failure, read_failure, read_lines
 
 
 # eq=False: a conversion is the key of its run's span buffer, held by a weak reference.
@@ -44,9 +43,7 @@ class Conversion:
 def convert(paths: tuple[str, ...], out: Conversion, input_format: str | None = None) -> None:
     """Write every input as native events to ``out``, reading within the default limits; an input that
     cannot be opened is listed as skipped at line 0."""
-    sources = expand(list(paths))
-    if not sources:
-        raise InputError(f"{', '.join(paths)}: no trace files (*.jsonl, *.json, and .gz) found")
+    sources = inputs(paths)
     limits = Limits()
     for src in sources:
         out.last_line = 0

@@ -27,7 +27,7 @@ from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
 from handoff_audit.errors import InputError, UsageError
 from handoff_audit.models import Report, Skipped
 from handoff_audit.whole_trace import FullCollector, TraceHook
-from handoff_audit.sources import READ_ERRORS, Source, close, expand, open_failure, read_failure, read_lines
+from handoff_audit.sources import READ_ERRORS, Source, close, inputs, open_failure, read_failure, read_lines
 from handoff_audit.summary import Aggregator
 
 __all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run", "run_traces"]
@@ -101,10 +101,7 @@ def _jobs(asked: int | None, sources: list[Source]) -> int:
 
 
 def _sources(config: ScanConfig) -> list[Source]:
-    sources = expand(list(config.paths))
-    if not sources:
-        raise InputError(f"{', '.join(config.paths)}: no trace files (*.jsonl, *.json and their .gz or .zst forms) found")
-    return sources
+    return inputs(config.paths)
 
 
 def run_traces(config: ScanConfig, on_trace: TraceHook) -> tuple[Report, Aggregator]:

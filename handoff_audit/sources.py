@@ -186,6 +186,14 @@ def close(stream: BinaryIO) -> None:
         inner.close()
 
 
+def inputs(arguments: list[str] | tuple[str, ...]) -> list[Source]:
+    """``expand``, with InputError when the arguments name no trace file at all."""
+    sources = expand(list(arguments))
+    if not sources:
+        raise InputError(f"{', '.join(arguments)}: no trace files (*.jsonl, *.json and their .gz or .zst forms) found")
+    return sources
+
+
 def expand(arguments: list[str]) -> list[Source]:
     """Resolve arguments to sources; directories are searched recursively, in sorted order.
 

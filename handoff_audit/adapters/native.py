@@ -431,4 +431,9 @@ def event_owner(ev: Any, parts: int) -> int:
     tid = ev.get("trace_id") if type(ev) is dict else None
     if type(tid) is not str or not tid:
         return 0
-    return crc32(tid.encode("utf-8", "surrogatepass")) % parts
+    return trace_owner(tid, parts)
+
+
+def trace_owner(trace_id: str, parts: int) -> int:
+    """The partition of a trace: the CRC-32 of its id's UTF-8 bytes modulo ``parts``."""
+    return crc32(trace_id.encode("utf-8", "surrogatepass")) % parts

@@ -21,7 +21,6 @@ from handoff_audit.models import Skipped
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from handoff_audit.buffer import Collector
 
 NO_CONTENT = (
     "the export holds no message content, so the state handed over was not compared "

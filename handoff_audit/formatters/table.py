@@ -60,10 +60,10 @@ def _contract_values(f: Finding) -> list[str]:
     return [f.message]
 
 
-def render(report: Report, *, width: int = 120, color: bool = False) -> str:
-    """The report as terminal text, ``width`` columns wide, with ANSI colour only if ``color``."""
-    buf = io.StringIO()
-    console = Console(
+def text_console(buf: io.StringIO, width: int, color: bool) -> Console:
+    """A console writing to ``buf`` that never reads markup, emoji codes or highlights in the text it is
+    given (trace text is shown as it is), with ANSI colour only if ``color``."""
+    return Console(
         file=buf,
         width=width,
         force_terminal=color,
@@ -74,6 +74,12 @@ def render(report: Report, *, width: int = 120, color: bool = False) -> str:
         emoji=False,
         legacy_windows=False,
     )
+
+
+def render(report: Report, *, width: int = 120, color: bool = False) -> str:
+    """The report as terminal text, ``width`` columns wide, with ANSI colour only if ``color``."""
+    buf = io.StringIO()
+    console = text_console(buf, width, color)
     console.print(_summary_panel(report))
     s = report.summary
     if s.findings:

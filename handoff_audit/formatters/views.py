@@ -11,14 +11,14 @@ import csv
 import io
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
 from handoff_audit.formatters._text import json_text, plural, printable, shorten
 from handoff_audit.formatters.csv_ import cell
-from handoff_audit.formatters.table import CLASS_STYLE
+from handoff_audit.formatters.table import CLASS_STYLE, text_console
 from handoff_audit.rules import RULES
 
 OP_MARK = {"removed": ("-", "red"), "changed": ("~", "yellow"), "added": ("+", "cyan"), "renamed": (">", "yellow")}
@@ -27,23 +27,9 @@ MAX_SENTENCES = 10  # lineage: the most frequent fates, as sentences
 MAX_TABLE_ROWS = 200
 
 
-def _console(buf: io.StringIO, width: int, color: bool) -> Console:
-    return Console(
-        file=buf,
-        width=width,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        markup=False,
-        emoji=False,
-        legacy_windows=False,
-    )
-
-
 def _print(parts: list[RenderableType], width: int, color: bool) -> str:
     buf = io.StringIO()
-    console = _console(buf, width, color)
+    console = text_console(buf, width, color)
     for part in parts:
         if isinstance(part, Text):
             # Console.print wraps a Text unless told otherwise, whatever the Text's own setting.
