@@ -66,6 +66,7 @@ class Collector:
         self.closed_early: set[str] = set()
         self.seq = 0  # input lines read so far, across inputs: the global read order
         self.last_line = 0  # last line read of the current input, for errors that end a read
+        self.line_base = 0  # lines of the current input before those handed to the adapter
         # Free idle traces a few times per window.
         self.expire_every = max(1, min(_EXPIRE_EVERY, idle_lines // 4))
         self.next_expiry = self.expire_every

@@ -39,8 +39,9 @@ class Limits:
 class ScanConfig:
     """What to read and how.
 
-    ``jobs`` is the number of worker processes: each audits one partition of the traces (by a hash
-    of the trace id) and the partial results are merged into the report one process would make.
+    ``jobs`` is the number of worker processes: each audits a byte range of one large file, or else
+    one partition of the traces (by a hash of the trace id), and the partial results are merged into
+    the report one process would make (see ``pipeline.run``).
     0 means one per CPU; None means one per CPU for inputs of ``AUTO_JOBS_BYTES`` or more, else 1.
     """
 

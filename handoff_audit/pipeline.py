@@ -5,9 +5,11 @@ while it is open and hands it to pairing and classification when it closes.
 
 The traces can be audited in partitions, by a hash of the trace id: ``audit(config, part, parts)``
 reads every input but audits only its own traces, and ``finish`` merges partial aggregates into
-exactly the report of one unpartitioned run (the same bytes in every format). ``run`` does this with
-``config.jobs`` worker processes; the same two calls let a cluster scheduler (Dask, Spark) run the
-partitions on other machines that see the same inputs.
+exactly the report of one unpartitioned run (the same bytes in every format). The same two calls let
+a cluster scheduler (Dask, Spark) run the partitions on other machines that see the same inputs.
+
+``run`` uses ``config.jobs`` worker processes: on one large uncompressed native file each reads a
+byte range of it (``ranges.py``), otherwise each audits a partition as above.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
+from typing import Any
 
-from handoff_audit import progress
+from handoff_audit import progress, ranges
 from handoff_audit.adapters import FORMATS, REGISTRY, detect
 from handoff_audit.adapters import finish as finish_spans
 from handoff_audit.adapters.native import Misrouted
@@ -48,6 +51,12 @@ def run(config: ScanConfig, hook: CloseHook | None = None) -> Report:
     if jobs <= 1:
         return finish([_audit(sources, config, 0, 1, hook=hook)])
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    cut = _byte_ranges(sources, config, jobs)
+    if cut is not None:
+        joined = ranges.join(ranges.run(config, cut, ctx), config, sources[0])
+        if joined is None:
+            return finish([_audit(sources, config, 0, 1)])  # see ranges.py: the ranges did not fit together
+        return finish(joined)
     try:
         with ctx.Pool(jobs) as pool:
             partials = pool.starmap(audit, [(config, part, jobs) for part in range(jobs)])
@@ -56,6 +65,27 @@ def run(config: ScanConfig, hook: CloseHook | None = None) -> Report:
         # to give it to the right trace.
         return finish([_audit(sources, config, 0, 1)])
     return finish(partials)
+
+
+def _byte_ranges(sources: list[Source], config: ScanConfig, jobs: int) -> ranges.Plan | None:
+    """How to cut the input into byte ranges, one per worker: for one uncompressed native file."""
+    if len(sources) != 1 or config.input_format not in (None, "native"):
+        return None
+    src = sources[0]
+    if config.input_format is None:
+        try:
+            stream = src.open()
+        except READ_ERRORS:
+            return None
+        try:
+            fmt, _ = detect(read_lines(stream, config.limits))
+        except READ_ERRORS:
+            return None
+        finally:
+            close(stream)
+        if fmt != "native":
+            return None
+    return ranges.plan(src, jobs, config.idle_lines)
 
 
 def audit(config: ScanConfig, part: int = 0, parts: int = 1) -> Aggregator:
@@ -122,13 +152,9 @@ def _audit(
     on_trace: TraceHook | None = None,
     hook: CloseHook | None = None,
 ) -> Aggregator:
-    agg = Aggregator(tuple(s.name for s in sources), config.ignore, config.keep_traces)
-    checker = None
-    if config.contracts is not None:
-        from handoff_audit.contracts import ContractChecker
-
-        checker = ContractChecker(config.contracts, require=config.require_contracts)
-        hook = checker
+    agg, contract_hook, checker = new_aggregator(sources, config)
+    if checker is not None:
+        hook = contract_hook
     if on_trace is None:
         collector = Collector(config.idle_lines, agg, part, parts, hook)
     else:
@@ -178,6 +204,17 @@ def _audit(
     if checker is not None:
         checker.record(agg)
     return agg
+
+
+def new_aggregator(sources: Sequence[Source], config: ScanConfig) -> tuple[Aggregator, CloseHook | None, Any]:
+    """An empty aggregate for ``sources``, with the contract checker that fills it where there is one."""
+    agg = Aggregator(tuple(s.name for s in sources), config.ignore, config.keep_traces)
+    if config.contracts is None:
+        return agg, None, None
+    from handoff_audit.contracts import ContractChecker
+
+    checker = ContractChecker(config.contracts, require=config.require_contracts)
+    return agg, checker, checker
 
 
 def _unreadable_rest(collector: Collector, src: Source, err: BaseException) -> None:

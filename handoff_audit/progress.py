@@ -39,7 +39,9 @@ def total_bytes(sources: Sequence[Source]) -> int:
 class Bar:
     """Progress over a sequence of inputs, measured in bytes of the files (compressed, if they are)."""
 
-    def __init__(self, sources: Sequence[Source]) -> None:
+    def __init__(self, sources: Sequence[Source], scale: float = 1.0) -> None:
+        """``scale`` multiplies the position read: a worker that reads the first of N equal byte ranges
+        shows the whole file's progress with a scale of N."""
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -56,6 +58,7 @@ class Bar:
         self._done = 0  # bytes of the inputs already read
         self._fd: int | None = None
         self._start = time.monotonic()
+        self._scale = scale
 
     def __enter__(self) -> Bar:
         self._progress.start()
@@ -90,4 +93,4 @@ class Bar:
             except OSError:
                 pass
         elapsed = max(time.monotonic() - self._start, 1e-9)
-        self._progress.update(self._task, completed=position, rate=f"{lines / elapsed / 1000:,.0f}k lines/s")
+        self._progress.update(self._task, completed=position * self._scale, rate=f"{lines * self._scale / elapsed / 1000:,.0f}k lines/s")

@@ -217,7 +217,7 @@ class NativeAdapter:
         seq = base
         max_depth = sink.max_depth
         events = 0
-        lineno = 0
+        lineno = sink.line_base  # nonzero when the lines start inside a file (see ranges.py)
         owner = part
         tid: Any
         typ: Any
@@ -225,7 +225,7 @@ class NativeAdapter:
         frm: Any
         to: Any
         try:
-            for lineno, raw in enumerate(lines, 1):
+            for lineno, raw in enumerate(lines, lineno + 1):
                 if partitioned:
                     # A partition reads every line but parses only its own traces' lines; a line
                     # whose trace id cannot be read off its bytes is parsed by every partition.
@@ -385,16 +385,38 @@ def line_owner(raw: bytes, parts: int) -> int:
     """The partition of a line's trace, read off its bytes; -1 when only a parse can tell.
 
     The partition is the CRC-32 of the trace id's UTF-8 bytes modulo ``parts``, the number
-    ``event_owner`` gives the parsed line. The bytes are read only where they cannot mislead: the
-    first ``"trace_id"`` must be a key of the line's own object (nothing before it opens an object or
-    array, escapes anything, or leaves a string open), followed by a colon and a string without
-    escapes (a compact line that starts with its time and then its id is recognised in one step).
-    Only the few bytes up to the id are looked at. A later repeat of the key, which the
-    parse would take instead, is caught by the partition that parses the line (``Misrouted``).
+    ``event_owner`` gives the parsed line. A later repeat of the ``trace_id`` key, which the parse
+    would take instead, is caught by the partition that parses the line (``Misrouted``).
     """
     m = _TS_FIRST(raw)
     if m is not None:
         return crc32(m.group(1)) % parts
+    span = _trace_id_span(raw)
+    return -1 if span is None else crc32(raw[span[0] : span[1]]) % parts
+
+
+def line_trace_id(raw: bytes) -> str | None:
+    """The trace id of a line, read off its bytes as ``line_owner`` does; None when only a parse can
+    tell. Says nothing of whether the line is a usable event, nor of a later repeat of the key."""
+    m = _TS_FIRST(raw)
+    if m is not None:
+        tid = m.group(1)
+    else:
+        span = _trace_id_span(raw)
+        if span is None:
+            return None
+        tid = raw[span[0] : span[1]]
+    try:
+        return tid.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _trace_id_span(raw: bytes) -> tuple[int, int] | None:
+    """Where the first ``"trace_id"`` string value is, if the bytes cannot mislead: the key must be
+    one of the line's own object (nothing before it opens an object or array, escapes anything, or
+    leaves a string open), followed by a colon and a string without escapes. Only the few bytes up
+    to the id are looked at."""
     i = raw.find(_TRACE_KEY)
     if (
         i < 0
@@ -403,24 +425,24 @@ def line_owner(raw: bytes, parts: int) -> int:
         or raw.find(b"\\", 0, i) >= 0
         or raw.count(b'"', 0, i) & 1
     ):
-        return -1
+        return None
     j = i + 10
     if raw[j : j + 2] != b':"':
         while raw[j : j + 1] in _JSON_SPACE:
             j += 1
         if raw[j : j + 1] != b":":
-            return -1
+            return None
         j += 1
         while raw[j : j + 1] in _JSON_SPACE:
             j += 1
         if raw[j : j + 1] != b'"':
-            return -1
+            return None
     else:
         j += 1
     end = raw.find(b'"', j + 1)
     if end <= j + 1 or raw.find(b"\\", j + 1, end) >= 0:
-        return -1
-    return crc32(raw[j + 1 : end]) % parts
+        return None
+    return j + 1, end
 
 
 _JSON_SPACE = (b" ", b"\t", b"\r", b"\n")

@@ -1,0 +1,460 @@
+"""One large native file audited by several processes, each reading its own byte range.
+
+``scan --jobs N`` on one uncompressed native file splits it into N byte ranges at line boundaries.
+Each worker reads only its range, so no line is read twice (the partitioning by trace id in
+``pipeline.audit`` has every worker read every line). A trace may cross a boundary; this module puts
+such traces back together, so that the report is the one a single process gives, byte for byte:
+
+- A worker numbers its lines as the file does: it first counts the lines before its range.
+- The idle window decides, per trace, which events join it (``buffer.py``): an event joins if it
+  comes at most ``idle_lines`` lines after the trace's last event. So the only traces that can carry
+  on into a range are those with an event in the ``idle_lines`` lines before it (its look-back).
+  A worker reads its look-back with the reader's own checks, and opens each trace found there as
+  *carried*, with the line of its last event: the window then runs on as in one process.
+- A carried trace is not classified by the worker: when it closes, its buffered events are handed
+  back (``carry_in``). Traces still open at the end of a range are handed back too (``carry_out``).
+- The parent joins each carried trace's events from both sides of a boundary and classifies the
+  whole trace. It checks what the workers assumed: the traces carried into a range must be exactly
+  those the range before left open with an event in the look-back, at the same line, and no trace
+  may start afresh in a range after it was seen in an earlier one (in one process its later events
+  would be too late). Where a check fails, as it can on an input that reuses a trace id after a long
+  pause, the run is done again in one process.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, cast
+
+import orjson
+
+from handoff_audit.adapters.native import NativeAdapter, check_event, depth, line_trace_id, parse_ts
+from handoff_audit.buffer import CloseHook, Collector
+from handoff_audit.config import ScanConfig
+from handoff_audit.models import KEPT_TYPES, Skipped
+from handoff_audit.progress import Bar
+from handoff_audit.sources import GZIP_MAGIC, READ_ERRORS, UTF8_BOM, ZSTD_MAGIC, Source, read_failure, read_lines
+from handoff_audit.summary import Aggregator
+
+# A range smaller than this is not worth a process of its own.
+MIN_RANGE_BYTES = 1 << 20
+_CHUNK = 1 << 23
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where one file is cut: ``bounds[i]`` to ``bounds[i + 1]`` is range ``i``, each at a line start."""
+
+    source: Source
+    bounds: tuple[int, ...]
+    start: int  # where the first line begins (after a byte-order mark)
+
+
+def plan(source: Source, parts: int, idle_lines: int = 1) -> Plan | None:
+    """Cut ``source`` into ``parts`` ranges, or None if it is not worth reading that way.
+
+    Only a regular, uncompressed file can be read from the middle; the caller has already found its
+    format to be native. The ranges must be longer than the idle window (by the line length of the
+    file's first MiB), or the traces open at each boundary would be most of the work.
+    """
+    if source.path is None or source.problem is not None or parts < 2:
+        return None
+    try:
+        with open(source.path, "rb") as f:
+            if not os.path.isfile(source.path):
+                return None
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(4)
+            if head[:2] == GZIP_MAGIC or head == ZSTD_MAGIC or size < parts * MIN_RANGE_BYTES:
+                return None
+            start = 3 if head[:3] == UTF8_BOM else 0
+            f.seek(0)
+            sample = f.read(1 << 20)
+            lines_per_range = sample.count(b"\n") * (size / parts) / max(1, len(sample))
+            if lines_per_range < idle_lines:
+                return None  # traces would stay open across whole ranges: see docs/scale.md
+            bounds = [0]
+            for k in range(1, parts):
+                cut = _next_line(f, max(size * k // parts, bounds[-1]), size)
+                bounds.append(cut)
+            bounds.append(size)
+    except OSError:
+        return None
+    return Plan(source, tuple(bounds), start)
+
+
+def _next_line(f: BinaryIO, offset: int, size: int) -> int:
+    """The offset of the first line that starts at or after ``offset``."""
+    if offset == 0:
+        return 0
+    f.seek(offset - 1)
+    while True:
+        chunk = f.read(1 << 16)
+        if not chunk:
+            return size
+        i = chunk.find(b"\n")
+        if i >= 0:
+            return f.tell() - len(chunk) + i + 1
+
+
+class _Range:
+    """A file read from ``start`` up to ``end`` only."""
+
+    def __init__(self, f: BinaryIO, start: int, end: int) -> None:
+        self._f = f
+        f.seek(start)
+        self._left = end - start
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if size < 0 else min(size, self._left)
+        data = self._f.read(n)
+        self._left -= len(data)
+        return data
+
+    read1 = read
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+
+def _lines(f: BinaryIO, start: int, end: int, config: ScanConfig) -> Iterator[bytes]:
+    """The lines of the file from ``start`` up to ``end``, bounded as ``read_lines`` bounds them."""
+    return read_lines(cast(BinaryIO, _Range(f, start, end)), config.limits)
+
+
+@dataclass
+class RangePart:
+    """What one worker hands back: its partial aggregate and what the parent needs to join traces."""
+
+    agg: Aggregator
+    first_line: int = 0  # lines of the file before this range
+    assumed: dict[str, int] = field(default_factory=dict)  # carried traces -> line of their last event before
+    carry_in: dict[str, list[Any]] = field(default_factory=dict)  # carried traces closed here -> events here
+    carry_out: dict[str, tuple[int, list[Any]]] = field(default_factory=dict)  # going on -> (last line, events)
+    open_last: dict[str, int] = field(default_factory=dict)  # every trace open at the end -> its last line
+    started: set[str] = field(default_factory=set)  # traces opened afresh in this range
+    read_error: bool = False
+
+
+class _RangeCollector(Collector):
+    """A buffer that hands carried traces back instead of classifying them.
+
+    A carried trace that gets no event in this range belongs wholly to the ranges before. Once the
+    reader is ``idle_lines`` past the start of the range, the carried traces that got one are known
+    (``continued``): they are sent to the worker of the range before (``tell``), which then classifies
+    the rest of its open traces itself and hands back only these.
+    """
+
+    def __init__(self, idle_lines: int, agg: Aggregator, hook: CloseHook | None, first: int) -> None:
+        super().__init__(idle_lines, agg, hook=hook)
+        self.first = first  # the number of the range's first line
+        self.seeds: dict[str, list[Any]] = {}  # carried traces -> their buffer entries
+        self.carry_in: dict[str, list[Any]] = {}
+        self.quiet: set[str] = set()  # carried traces closed without an event in this range
+        self.started: set[str] = set()
+        self.tell: Callable[[set[str] | None], None] | None = None
+        self.definite = False  # told the range before exactly which carried traces go on
+
+    def carry(self, assumed: dict[str, int]) -> None:
+        """Open the traces carried into this range, each with the line of its last event."""
+        for tid, seq in assumed.items():
+            self.seeds[tid] = self.open[tid] = [seq, [], tid]
+
+    def trace_entry(self, trace_id: str, seq: int, source: str, line: int) -> list[Any] | None:
+        entry = super().trace_entry(trace_id, seq, source, line)
+        if entry is not None:
+            self.started.add(trace_id)
+        return entry
+
+    def expire(self, seq: int) -> None:
+        super().expire(seq)
+        if self.tell is not None and seq >= self.first + self.idle_lines:
+            self.told(definite=True)
+
+    def told(self, definite: bool) -> None:
+        """Tell the worker before which carried traces go on here; None, before the window has passed
+        (a range shorter than the window), means that any of them may, and it hands back all."""
+        assert self.tell is not None
+        tell, self.tell = self.tell, None
+        self.definite = definite
+        tell(self.continued() if definite else None)
+
+    def continued(self) -> set[str]:
+        first = self.first
+        return {tid for tid, entry in self.seeds.items() if entry[0] >= first}
+
+    def _close(self, tid: str, kept: list[Any]) -> None:
+        entry = self.seeds.get(tid)
+        if entry is None:
+            super()._close(tid, kept)
+        elif entry[0] >= self.first:
+            self.carry_in[tid] = kept
+        elif not self.definite:
+            self.quiet.add(tid)  # handed back unless the range before is told that it need not be
+
+    def finish(self, going_on: set[str] | None, last: bool) -> tuple[dict[str, tuple[int, list[Any]]], dict[str, int]]:
+        """Close or hand back the traces open at the end of the range: those in ``going_on`` (told by
+        the worker after; None means all of them) are handed back with their events, the rest close
+        here. Returns the handed back traces and the last line of every open trace."""
+        if self.tell is not None:
+            self.told(definite=False)
+        open_last = {tid: entry[0] for tid, entry in self.open.items()}
+        out: dict[str, tuple[int, list[Any]]] = {}
+        if last:
+            self.close_all()
+        else:
+            for tid, entry in self.open.items():
+                if going_on is None or tid in going_on:
+                    out[tid] = (entry[0], entry[1])
+                else:
+                    self._close(tid, entry[1])
+            self.open.clear()
+        if not self.definite:
+            for tid in self.quiet:
+                self.carry_in[tid] = []
+        return out, open_last
+
+
+def audit_range(
+    config: ScanConfig,
+    p: Plan,
+    index: int,
+    tell: Callable[[set[str] | None], None] | None = None,
+    hear: Callable[[], set[str] | None] | None = None,
+    bar: Bar | None = None,
+) -> RangePart:
+    """Audit range ``index`` of the plan (in a worker process).
+
+    ``tell`` sends the worker of the range before which carried traces go on in this one; ``hear``
+    waits for the same from the worker of the range after. Without them, every open trace is handed
+    back. ``bar`` shows how far the range has been read.
+    """
+    from handoff_audit.pipeline import new_aggregator
+
+    agg, hook, checker = new_aggregator([p.source], config)
+    path = p.source.path
+    assert path is not None
+    start, end = p.bounds[index], p.bounds[index + 1]
+    part = RangePart(agg)
+    last = index == len(p.bounds) - 2
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as in pipeline._audit
+    try:
+        with open(path, "rb") as f:
+            if index == 0:
+                start = p.start
+            else:
+                part.first_line, back, back_line = _count_lines(f, start, config.idle_lines)
+                part.assumed = _look_back(f, back, start, back_line, config)
+            collector = _RangeCollector(config.idle_lines, agg, hook, part.first_line + 1)
+            collector.max_depth = config.limits.max_depth
+            collector.line_base = part.first_line
+            collector.carry(part.assumed)
+            if index:
+                collector.tell = tell or (lambda _: None)
+            if bar is not None:
+                bar.begin(f)
+                collector.tick = bar.tick
+            try:
+                NativeAdapter().feed(_lines(f, start, end, config), p.source.name, collector)
+            except READ_ERRORS as err:
+                part.read_error = True
+                collector.skip(Skipped(p.source.name, collector.last_line + 1, read_failure(err)))
+        if collector.tell is not None:
+            collector.told(definite=False)  # before waiting: the worker before may be waiting too
+        going_on = None if last or hear is None else hear()
+        part.carry_out, part.open_last = collector.finish(going_on, last)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    part.carry_in = collector.carry_in
+    part.started = collector.started
+    if checker is not None:
+        checker.record(agg)
+    return part
+
+
+def _count_lines(f: BinaryIO, end: int, window: int) -> tuple[int, int, int]:
+    """Lines before ``end``, and the offset and number of the first of the last ``window`` of them."""
+    counts: list[tuple[int, int]] = []  # (offset of a chunk, newlines before it)
+    total = 0
+    f.seek(0)
+    offset = 0
+    while offset < end:
+        chunk = f.read(min(_CHUNK, end - offset))
+        if not chunk:
+            break
+        counts.append((offset, total))
+        total += chunk.count(b"\n")
+        offset += len(chunk)
+    first = max(1, total + 1 - window)  # the number of the first line looked back at
+    want = first - 1  # newlines before it
+    if want == 0:
+        return total, 0, 1
+    for at, before in reversed(counts):
+        if before < want:
+            f.seek(at)
+            chunk = f.read(min(_CHUNK, end - at))
+            i = -1
+            for _ in range(want - before):
+                i = chunk.find(b"\n", i + 1)
+            return total, at + i + 1, first
+    raise AssertionError("line count out of step")  # pragma: no cover
+
+
+def _look_back(f: BinaryIO, start: int, end: int, first: int, config: ScanConfig) -> dict[str, int]:
+    """The traces with a usable event in ``start``..``end`` (lines numbered from ``first``), each
+    with the line of its last one, by the native reader's own checks.
+
+    Only the last line of each trace needs those checks, so a line's trace is first read off its
+    bytes where it can be (``line_trace_id``), and only the last line found for each trace is parsed
+    and checked; where that line is not usable, the lines before it are gone through again.
+    """
+    max_depth = config.limits.max_depth
+    latest: dict[str, tuple[int, bytes]] = {}  # trace -> (number, bytes) of its last line
+    usable: dict[str, int] = {}
+    for lineno, raw in enumerate(_lines(f, start, end, config), first):
+        tid = line_trace_id(raw)
+        if tid is not None:
+            latest[tid] = (lineno, raw)
+            continue
+        tid = _usable(raw, max_depth)  # read only by a parse: checked at once
+        if tid is not None:
+            latest.pop(tid, None)
+            usable[tid] = lineno
+    unsure: set[str] = set()
+    for tid, (lineno, raw) in latest.items():
+        got = _usable(raw, max_depth)
+        if got != tid:
+            unsure.add(tid)
+        if got is not None:
+            usable[got] = max(lineno, usable.get(got, 0))
+    if unsure:  # the last line of these traces was not usable: look for their last usable one
+        for lineno, raw in enumerate(_lines(f, start, end, config), first):
+            if line_trace_id(raw) in unsure:
+                got = _usable(raw, max_depth)
+                if got is not None:
+                    usable[got] = max(lineno, usable.get(got, 0))
+    return usable
+
+
+def _usable(raw: bytes, max_depth: int) -> str | None:
+    """The trace id of a line that the native reader would take as an event, else None."""
+    try:
+        ev = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if check_event(ev) is not None:
+        return None
+    if ev["type"] in KEPT_TYPES:
+        if raw.count(b"{") + raw.count(b"[") > max_depth and depth(ev) > max_depth:
+            return None
+        ts = ev.get("ts")
+        if ts is not None and type(ts) is not float:
+            try:
+                parse_ts(ts)
+            except (ValueError, OverflowError, OSError):
+                return None
+    tid: str = ev["trace_id"]
+    return tid
+
+
+def join(parts: list[RangePart], config: ScanConfig, source: Source) -> list[Aggregator] | None:
+    """The partial aggregates of the ranges and of the traces that cross them; None if the workers'
+    assumptions do not hold and the file must be audited in one process."""
+    from handoff_audit.pipeline import new_aggregator
+
+    if any(p.read_error for p in parts):
+        return None  # one process stops at a read error; the ranges after it would not
+    agg, hook, checker = new_aggregator([source], config)
+    collector = Collector(config.idle_lines, agg, hook=hook)
+    window = config.idle_lines
+    seen: set[str] = set()
+    pending: dict[str, list[Any]] = {}  # traces handed on over the boundary -> their events so far
+    for i, p in enumerate(parts):
+        if i:
+            first = p.first_line + 1
+            live = {tid: seq for tid, seq in parts[i - 1].open_last.items() if seq >= first - window}
+            if live != p.assumed or not p.started.isdisjoint(seen):
+                return None
+        for tid, kept in p.carry_in.items():
+            before = pending.pop(tid, None)
+            if before is None:
+                return None  # pragma: no cover - a carried trace closed here was handed on from before
+            collector._close(tid, before + kept)
+        following: dict[str, list[Any]] = {}
+        for tid, (_, kept) in p.carry_out.items():
+            before = pending.pop(tid, None)
+            following[tid] = kept if before is None else before + kept
+        if pending:  # pragma: no cover - every trace handed on closes in the next range or goes on
+            return None
+        pending = following
+        seen |= p.started
+    if pending:  # pragma: no cover - the last range closes everything
+        return None
+    if checker is not None:
+        checker.record(agg)
+    return [p.agg for p in parts] + [agg]
+
+
+def run(config: ScanConfig, p: Plan, ctx: Any) -> list[RangePart]:
+    """Audit every range of the plan, each in its own process, and collect what they hand back.
+
+    Each worker but the first tells the one before it which carried traces go on (a queue per
+    boundary); each result comes back through a queue of its own, read in order.
+    """
+    n = len(p.bounds) - 1
+    notes = [ctx.SimpleQueue() for _ in range(n - 1)]  # notes[i]: from worker i + 1 to worker i
+    results = [ctx.SimpleQueue() for _ in range(n)]
+    procs = [
+        ctx.Process(target=_worker, args=(config, p, i, notes, results[i]), daemon=True) for i in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    parts: list[RangePart] = []
+    try:
+        for i, q in enumerate(results):
+            status, value = _get(q, procs[i])
+            if status != "ok":
+                raise value
+            parts.append(value)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+    return parts
+
+
+def _get(q: Any, proc: Any) -> tuple[str, Any]:
+    """The next item of ``q``, put there by ``proc``; an error if the process ends without one."""
+    while True:
+        if not q.empty():
+            return cast(tuple[str, Any], q.get())
+        if not proc.is_alive() and q.empty():
+            return "error", RuntimeError(f"a worker process ended with exit code {proc.exitcode}")
+        proc.join(0.05)
+
+
+def _worker(config: ScanConfig, p: Plan, index: int, notes: list[Any], result: Any) -> None:
+    from handoff_audit import progress
+
+    try:
+        tell = notes[index - 1].put if index else None
+        hear = notes[index].get if index < len(notes) else None
+        if index == 0 and progress.wanted([p.source], config.progress):
+            with progress.Bar([p.source], scale=p.bounds[-1] / max(1, p.bounds[1])) as bar:
+                part = audit_range(config, p, index, tell, hear, bar)
+        else:
+            part = audit_range(config, p, index, tell, hear)
+    except BaseException as err:  # handed to the parent, which raises it
+        if index:
+            notes[index - 1].put(None)  # never leave the worker before waiting
+        result.put(("error", err))
+        return
+    result.put(("ok", part))

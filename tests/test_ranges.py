@@ -1,0 +1,215 @@
+"""One file read as byte ranges by several workers: the traces that cross a boundary are put back
+together, and the report is the one a single process gives, byte for byte (see ranges.py)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from conftest import REPO, T
+from typer.testing import CliRunner
+
+from handoff_audit import ranges
+from handoff_audit.cli import app
+from handoff_audit.formatters import render
+from handoff_audit.config import Limits
+from handoff_audit.contracts import load_contracts
+from handoff_audit.models import Report
+from handoff_audit.pipeline import ScanConfig, finish, run
+from handoff_audit.sources import inputs
+
+
+@pytest.fixture(autouse=True)
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ranges, "MIN_RANGE_BYTES", 1)  # these files are small; cut them all the same
+
+
+def _trace(n: int, rng: random.Random) -> list[bytes]:
+    t = T(f"run-{n}" if n % 9 else f"r\u00e9-{n}")
+    order = {"id": n, "total": 10.5, "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]}
+    received = {"order": order} if rng.random() < 0.8 else {"order": {"id": n, "items": order["items"][:1]}}
+    t.hop("validator", "inventory", {"order": order}, received)
+    t.tool("inventory", "reserve", id=n if rng.random() < 0.9 else n + 1)
+    t.hop("inventory", "payment", {"order": order, "stock": True})
+    if rng.random() < 0.3:
+        t.hop("payment", "inventory", {"order": order, "stock": True})
+    if rng.random() < 0.85:
+        t.outcome("payment")
+    t.end("payment", "ok" if rng.random() < 0.9 else "error")
+    return [orjson.dumps(e) for e in t.events]
+
+
+def _corpus(path: Path, traces: int = 400, seed: int = 1, bad: float = 0.03, in_flight: int = 12) -> Path:
+    """Interleaved traces (``in_flight`` at a time, none waiting more than 30 lines for its next
+    event), with unusable and blank lines, and one trace with an event every 25 lines throughout."""
+    rng = random.Random(seed)
+    waiting = [_trace(n, rng) for n in range(traces)]
+    running: list[list[bytes]] = []
+    last: dict[int, int] = {}  # id of a running trace -> the line of its last event
+    lines: list[bytes] = []
+    long = T("long-lived")
+    while waiting or running:
+        while waiting and len(running) < in_flight:
+            running.append(waiting.pop(0))
+            last[id(running[-1])] = len(lines)
+        stale = [t for t in running if len(lines) - last[id(t)] > 30]
+        t = stale[0] if stale else rng.choice(running)
+        lines.append(t.pop(0))
+        last[id(t)] = len(lines)
+        if not t:
+            running.remove(t)
+        if rng.random() < bad:
+            lines.append(rng.choice([b"not json", b"", b'{"type":"x"}', b'{"trace_id":"run-3","type":"handoff.sent"}', b"[1,2]"]))
+        if len(lines) % 25 == 0:
+            long.send("planner", "worker", {"step": len(lines)})
+            lines.append(orjson.dumps(long.events[-1]))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _ranged(config: ScanConfig, parts: int) -> tuple[list[ranges.RangePart], list[Any] | None]:
+    """The workers of ``parts`` ranges run in this process, the last first (a worker waits only for
+    the one after it), and their join."""
+    source = inputs(config.paths)[0]
+    plan = ranges.plan(source, parts, 1)
+    assert plan is not None
+    n = len(plan.bounds) - 1
+    notes: dict[int, Any] = {}
+    done: dict[int, ranges.RangePart] = {}
+    for i in reversed(range(n)):
+        tell = (lambda note, i=i: notes.__setitem__(i - 1, note)) if i else None
+        hear = (lambda i=i: notes[i]) if i < n - 1 else None
+        done[i] = ranges.audit_range(config, plan, i, tell, hear)
+    result = [done[i] for i in range(n)]
+    return result, ranges.join(result, config, source)
+
+
+def _json(report: Report) -> str:
+    return render("json", report, width=120, color=False)
+
+
+@pytest.mark.parametrize("idle", [60, 150, 400, 100_000])
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_ranges_joined_give_the_report_of_one_process(tmp_path: Path, idle: int, parts: int) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl")
+    config = ScanConfig((str(corpus),), idle_lines=idle)
+    whole = run(config)
+    workers, joined = _ranged(config, parts)
+    assert joined is not None  # no fallback: the ranges fitted together
+    assert sum(len(w.carry_out) for w in workers) > 0  # traces did cross the boundaries
+    assert "idle lines" not in _json(whole)  # no event came after its trace's window
+    if idle < 1000:
+        assert any(w.assumed for w in workers) and any(w.carry_in for w in workers)
+    report = finish(joined)
+    assert _json(report) == _json(whole)
+    assert render("csv", report, width=120, color=False) == render("csv", whole, width=120, color=False)
+
+
+def test_the_trace_that_spans_every_range_is_one_trace(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl")
+    config = ScanConfig((str(corpus),), idle_lines=200, keep_traces=True)
+    workers, joined = _ranged(config, 4)
+    assert joined is not None
+    assert all("long-lived" in w.open_last for w in workers[:-1])
+    report = finish(joined)
+    long = [t for t in report.traces if t.trace_id == "long-lived"]
+    assert len(long) == 1 and len(long[0].handoffs) > 20
+    whole = run(config)
+    assert report.traces == whole.traces
+    for fmt in ("junit", "markdown", "table"):
+        assert render(fmt, report, width=120, color=False) == render(fmt, whole, width=120, color=False)
+
+
+def test_a_trace_id_seen_again_after_its_window_makes_the_run_one_process(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl", traces=200)
+    lines = corpus.read_bytes().splitlines()
+    # run-1 ends near the start; an event of it near the end comes long after its window.
+    late = orjson.dumps({"trace_id": "run-1", "type": "outcome", "agent": "payment", "status": "success"})
+    lines.insert(len(lines) - 5, late)
+    corpus.write_bytes(b"\n".join(lines) + b"\n")
+    config = ScanConfig((str(corpus),), idle_lines=40)
+    _, joined = _ranged(config, 3)
+    assert joined is None  # the later range took run-1 for a new trace
+    whole = _json(run(config))
+    assert "closed after 40 idle lines" in whole
+    assert _json(run(ScanConfig((str(corpus),), idle_lines=40, jobs=3))) == whole
+
+
+def test_an_unusable_last_line_before_a_boundary_is_not_taken_for_an_event(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl", traces=200, bad=0)
+    config = ScanConfig((str(corpus),), idle_lines=40)
+    source = inputs(config.paths)[0]
+    plan = ranges.plan(source, 2)
+    assert plan is not None
+    data = corpus.read_bytes()
+    head, tail = data[: plan.bounds[1]], data[plan.bounds[1] :]
+    tid = orjson.loads(head.splitlines()[-3])["trace_id"]
+    # Usable only to a reader that does not check: a handoff without its state, a bad time, deep nesting.
+    bad = [
+        {"trace_id": tid, "type": "handoff.sent", "from": "a", "to": "b"},
+        {"trace_id": tid, "type": "outcome", "agent": "a", "ts": "yesterday"},
+        {"trace_id": tid, "type": "tool.call", "agent": "a", "args": {"x": [[[[[[[[[[1]]]]]]]]]]}},
+    ]
+    corpus.write_bytes(head + b"".join(orjson.dumps(b) + b"\n" for b in bad) + tail)
+    config = ScanConfig((str(corpus),), idle_lines=40, limits=Limits(max_depth=8))
+    workers, joined = _ranged(config, 2)
+    assert joined is not None
+    assert workers[1].assumed[tid] == workers[0].open_last[tid]
+    assert _json(finish(joined)) == _json(run(config))
+
+
+def test_a_file_with_a_byte_order_mark_and_no_last_newline(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl", traces=150)
+    corpus.write_bytes(b"\xef\xbb\xbf" + corpus.read_bytes().rstrip(b"\n"))
+    config = ScanConfig((str(corpus),), idle_lines=60)
+    _, joined = _ranged(config, 3)
+    assert joined is not None
+    assert _json(finish(joined)) == _json(run(config))
+
+
+def test_contract_checks_across_ranges(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl")
+    contracts = REPO / "examples" / "ecommerce.contracts.yaml"
+    config = ScanConfig((str(corpus),), idle_lines=60, contracts=load_contracts(str(contracts)))
+    _, joined = _ranged(config, 3)
+    assert joined is not None
+    report = finish(joined)
+    assert report.summary.contracts is not None
+    assert any(f.rule for f in report.findings)  # contract findings, some of them on joined traces
+    assert _json(report) == _json(run(config))
+
+
+def test_worker_processes_through_the_command_line(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl", traces=300)
+    config = ScanConfig((str(corpus),), idle_lines=60)
+    plan = ranges.plan(inputs(config.paths)[0], 3)
+    assert plan is not None
+    joined = ranges.join(ranges.run(config, plan, multiprocessing.get_context()), config, inputs(config.paths)[0])
+    assert joined is not None and _json(finish(joined)) == _json(run(ScanConfig((str(corpus),), idle_lines=60)))
+    outputs = []
+    for jobs in ("1", "2", "3"):
+        out = tmp_path / f"j{jobs}.json"
+        result = CliRunner().invoke(
+            app, ["scan", str(corpus), "-f", "json", "-o", str(out), "-j", jobs, "-q", "--idle-lines", "60"]
+        )
+        assert result.exit_code == 1, result.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_what_is_not_cut_into_ranges(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl", traces=50)
+    assert ranges.plan(inputs((str(corpus),))[0], 2) is not None
+    gz = tmp_path / "c.jsonl.gz"
+    import gzip
+
+    gz.write_bytes(gzip.compress(corpus.read_bytes()))
+    assert ranges.plan(inputs((str(gz),))[0], 2) is None  # compressed: no reading from the middle
+    assert ranges.plan(inputs((str(corpus),))[0], 1) is None
+    lines = corpus.read_bytes().count(b"\n")
+    assert ranges.plan(inputs((str(corpus),))[0], 2, lines // 3) is not None
+    assert ranges.plan(inputs((str(corpus),))[0], 2, lines) is None  # a window longer than a range
