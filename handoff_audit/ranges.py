@@ -382,6 +382,8 @@ def join(parts: list[RangePart], config: ScanConfig, source: Source) -> list[Agg
             live = {tid: seq for tid, seq in parts[i - 1].open_last.items() if seq >= first - window}
             if live != p.assumed or not p.started.isdisjoint(seen):
                 return None
+            for tid in [tid for tid in pending if tid not in live]:
+                collector._close(tid, pending.pop(tid))  # idle at the boundary: nothing after it joins
         for tid, kept in p.carry_in.items():
             before = pending.pop(tid, None)
             if before is None:

@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 import pytest
 from conftest import REPO, T
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from handoff_audit import ranges
@@ -213,3 +215,33 @@ def test_what_is_not_cut_into_ranges(tmp_path: Path) -> None:
     lines = corpus.read_bytes().count(b"\n")
     assert ranges.plan(inputs((str(corpus),))[0], 2, lines // 3) is not None
     assert ranges.plan(inputs((str(corpus),))[0], 2, lines) is None  # a window longer than a range
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 10_000),
+    in_flight=st.integers(1, 20),
+    idle=st.integers(5, 300),
+    parts=st.integers(2, 5),
+    bad=st.sampled_from([0.0, 0.05, 0.3]),
+    reuse=st.booleans(),
+)
+def test_any_cut_gives_the_report_of_one_process(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, in_flight: int, idle: int, parts: int, bad: float, reuse: bool
+) -> None:
+    """Whatever the window, the traces in flight and the bad lines, the ranges either fit together into
+    the report of one process or are found not to (and the run is redone in one process)."""
+    corpus = _corpus(tmp_path_factory.mktemp("c") / "c.jsonl", traces=60, seed=seed, bad=bad, in_flight=in_flight)
+    if reuse:  # a trace id seen again, near the end, and a line that repeats its trace_id key
+        lines = corpus.read_bytes().splitlines()
+        lines.insert(len(lines) - 3, b'{"trace_id":"run-2","type":"outcome","agent":"x","status":"success"}')
+        lines.insert(len(lines) // 2, b'{"trace_id":"run-4","type":"agent.start","agent":"y","trace_id":"run-5"}')
+        corpus.write_bytes(b"\n".join(lines) + b"\n")
+    config = ScanConfig((str(corpus),), idle_lines=idle)
+    whole = run(config)
+    _, joined = _ranged(config, parts)
+    if joined is not None:
+        assert _json(finish(joined)) == _json(whole)
+    elif not reuse:
+        # Only an event after its trace's window makes the ranges not fit together.
+        assert "idle lines" in _json(whole)
