@@ -111,9 +111,12 @@ def time_command(args: list[str]) -> tuple[float, float, int]:
     CPU time and peak RSS include the worker processes the command waits for.
     """
     cmd = [sys.executable, "-m", "handoff_audit", *args]
+    # An installed package has its bytecode compiled by pip; let a source checkout keep its own too,
+    # rather than compile every module again in every run where PYTHONDONTWRITEBYTECODE is set.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryFile() as errfile:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errfile)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errfile, env=env)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's rusage, with its waited-for children
         wall = time.perf_counter() - t0
         code = os.waitstatus_to_exitcode(status)

@@ -5,20 +5,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 
-from handoff_audit.formatters import csv_, json_, junit, markdown, table
 from handoff_audit.models import Report
 
 Renderer = Callable[..., str]
 
-REGISTRY: dict[str, Renderer] = {
-    "table": table.render,
-    "json": json_.render,
-    "csv": csv_.render,
-    "junit": junit.render,
-    "markdown": markdown.render,
-}
+
+class _Registry(Mapping[str, Renderer]):
+    """Format name -> render function, each formatter imported when first used: a JSON report does
+    not pay for the terminal table's imports."""
+
+    _modules = {"table": "table", "json": "json_", "csv": "csv_", "junit": "junit", "markdown": "markdown"}
+
+    def __getitem__(self, fmt: str) -> Renderer:
+        module = self._modules[fmt]
+        render: Renderer = importlib.import_module(f"handoff_audit.formatters.{module}").render
+        return render
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+REGISTRY: Mapping[str, Renderer] = _Registry()
 
 # The format an --output file gets from its name when none is given.
 EXTENSIONS: dict[str, str] = {".json": "json", ".csv": "csv", ".xml": "junit", ".md": "markdown", ".txt": "table"}
@@ -27,5 +40,5 @@ EXTENSIONS: dict[str, str] = {".json": "json", ".csv": "csv", ".xml": "junit", "
 def render(fmt: str, report: Report, *, width: int = 120, color: bool = False) -> str:
     """Render ``report`` in ``fmt``; ``width`` and ``color`` matter to the terminal table only."""
     if fmt == "table":
-        return table.render(report, width=width, color=color)
+        return REGISTRY["table"](report, width=width, color=color)
     return REGISTRY[fmt](report)
