@@ -34,9 +34,9 @@ import orjson
 from handoff_audit.adapters.native import NativeAdapter, check_event, depth, line_trace_id, parse_ts
 from handoff_audit.buffer import CloseHook, Collector
 from handoff_audit.config import ScanConfig
-from handoff_audit.models import KEPT_TYPES, Skipped
+from handoff_audit.models import KEPT_TYPES
 from handoff_audit.progress import Bar
-from handoff_audit.sources import GZIP_MAGIC, READ_ERRORS, UTF8_BOM, ZSTD_MAGIC, Source, read_failure, read_lines
+from handoff_audit.sources import GZIP_MAGIC, READ_ERRORS, UTF8_BOM, ZSTD_MAGIC, Source, read_lines
 from handoff_audit.summary import Aggregator
 
 # A range smaller than this is not worth a process of its own.
@@ -245,26 +245,29 @@ def audit_range(
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as in pipeline._audit
     try:
-        with open(path, "rb") as f:
-            if index == 0:
-                start = p.start
-            else:
-                part.first_line, back, back_line = _count_lines(f, start, config.idle_lines)
-                part.assumed = _look_back(f, back, start, back_line, config)
-            collector = _RangeCollector(config.idle_lines, agg, hook, part.first_line + 1)
-            collector.max_depth = config.limits.max_depth
-            collector.line_base = part.first_line
-            collector.carry(part.assumed)
-            if index:
-                collector.tell = tell or (lambda _: None)
-            if bar is not None:
-                bar.begin(f)
-                collector.tick = bar.tick
-            try:
+        try:
+            with open(path, "rb") as f:
+                if index == 0:
+                    start = p.start
+                else:
+                    part.first_line, back, back_line = _count_lines(f, start, config.idle_lines)
+                    part.assumed = _look_back(f, back, start, back_line, config)
+                collector = _RangeCollector(config.idle_lines, agg, hook, part.first_line + 1)
+                collector.max_depth = config.limits.max_depth
+                collector.line_base = part.first_line
+                collector.carry(part.assumed)
+                if index:
+                    collector.tell = tell or (lambda _: None)
+                if bar is not None:
+                    bar.begin(f)
+                    collector.tick = bar.tick
                 NativeAdapter().feed(_lines(f, start, end, config), p.source.name, collector)
-            except READ_ERRORS as err:
-                part.read_error = True
-                collector.skip(Skipped(p.source.name, collector.last_line + 1, read_failure(err)))
+        except READ_ERRORS:
+            # One process reports the error and stops reading there: the run is redone that way.
+            part.read_error = True
+            if tell is not None:
+                tell(None)
+            return part
         if collector.tell is not None:
             collector.told(definite=False)  # before waiting: the worker before may be waiting too
         going_on = None if last or hear is None else hear()

@@ -245,3 +245,15 @@ def test_any_cut_gives_the_report_of_one_process(
     elif not reuse:
         # Only an event after its trace's window makes the ranges not fit together.
         assert "idle lines" in _json(whole)
+
+
+def test_a_read_error_in_a_range_makes_the_run_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl", traces=100)
+    config = ScanConfig((str(corpus),), idle_lines=60)
+
+    def fail(*_: Any) -> Any:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(ranges, "_count_lines", fail)
+    workers, joined = _ranged(config, 3)
+    assert joined is None and workers[1].read_error and not workers[0].read_error
