@@ -53,7 +53,7 @@ def run(config: ScanConfig, hook: CloseHook | None = None) -> Report:
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     cut = _byte_ranges(sources, config, jobs)
     if cut is not None:
-        joined = ranges.join(ranges.run(config, cut, ctx), config, sources[0])
+        joined = ranges.join(ranges.run(config, cut, ctx), config, sources)
         if joined is None:
             return finish([_audit(sources, config, 0, 1)])  # see ranges.py: the ranges did not fit together
         return finish(joined)
@@ -68,24 +68,24 @@ def run(config: ScanConfig, hook: CloseHook | None = None) -> Report:
 
 
 def _byte_ranges(sources: list[Source], config: ScanConfig, jobs: int) -> ranges.Plan | None:
-    """How to cut the input into byte ranges, one per worker: for one uncompressed native file."""
-    if len(sources) != 1 or config.input_format not in (None, "native"):
+    """How to cut the inputs into byte ranges, one per worker: for uncompressed native files."""
+    if config.input_format not in (None, "native"):
         return None
-    src = sources[0]
     if config.input_format is None:
-        try:
-            stream = src.open()
-        except READ_ERRORS:
-            return None
-        try:
-            fmt, _ = detect(read_lines(stream, config.limits))
-        except READ_ERRORS:
-            return None
-        finally:
-            close(stream)
-        if fmt != "native":
-            return None
-    return ranges.plan(src, jobs, config.idle_lines)
+        for src in sources:
+            try:
+                stream = src.open()
+            except READ_ERRORS:
+                return None
+            try:
+                fmt, _ = detect(read_lines(stream, config.limits))
+            except READ_ERRORS:
+                return None
+            finally:
+                close(stream)
+            if fmt != "native" and not (src.path is not None and os.path.getsize(src.path) == 0):
+                return None  # only native lines can be cut anywhere; an empty file has none at all
+    return ranges.plan(sources, jobs, config.idle_lines)
 
 
 def audit(config: ScanConfig, part: int = 0, parts: int = 1) -> Aggregator:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import gc
 import os
 from dataclasses import dataclass, field
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, cast
 
 import orjson
@@ -46,50 +46,97 @@ _CHUNK = 1 << 23
 
 @dataclass(frozen=True)
 class Plan:
-    """Where one file is cut: ``bounds[i]`` to ``bounds[i + 1]`` is range ``i``, each at a line start."""
+    """Where the inputs, read one after another as one sequence of lines, are cut into ranges.
 
-    source: Source
-    bounds: tuple[int, ...]
-    start: int  # where the first line begins (after a byte-order mark)
-
-
-def plan(source: Source, parts: int, idle_lines: int = 1) -> Plan | None:
-    """Cut ``source`` into ``parts`` ranges, or None if it is not worth reading that way.
-
-    Only a regular, uncompressed file can be read from the middle; the caller has already found its
-    format to be native. The ranges must be longer than the idle window (by the line length of the
-    file's first MiB), or the traces open at each boundary would be most of the work.
+    A position is (input, byte offset) at a line start; range ``i`` runs from ``cuts[i]`` up to
+    ``cuts[i + 1]``, and the last cut is (number of inputs, 0).
     """
-    if source.path is None or source.problem is not None or parts < 2:
+
+    sources: tuple[Source, ...]
+    sizes: tuple[int, ...]
+    starts: tuple[int, ...]  # where each input's first line begins (after a byte-order mark)
+    cuts: tuple[tuple[int, int], ...]
+
+    def segments(self, index: int) -> list[tuple[int, int, int]]:
+        """(input, start, end) of each input range ``index`` reads, in order."""
+        (k0, o0), (k1, o1) = self.cuts[index], self.cuts[index + 1]
+        out = []
+        for k in range(k0, min(k1, len(self.sizes) - 1) + 1):
+            start = o0 if k == k0 else self.starts[k]
+            end = o1 if k == k1 else self.sizes[k]
+            if start < end:
+                out.append((k, start, end))
+        return out
+
+    def size(self, index: int) -> int:
+        """Bytes of range ``index``."""
+        return sum(end - start for _, start, end in self.segments(index))
+
+
+def plan(sources: Sequence[Source], parts: int, idle_lines: int = 1) -> Plan | None:
+    """Cut the inputs into ``parts`` ranges, or None if they are not worth reading that way.
+
+    Only regular, uncompressed files can be read from the middle; the caller has already found their
+    format to be native. The ranges must be longer than the idle window (judged by the line length
+    of the first MiB), or the traces open at each boundary would be most of the work.
+    """
+    if parts < 2 or not sources:
         return None
+    sizes: list[int] = []
+    starts: list[int] = []
+    sample = b""
     try:
-        with open(source.path, "rb") as f:
-            if not os.path.isfile(source.path):
+        for src in sources:
+            if src.path is None or src.problem is not None or not os.path.isfile(src.path):
                 return None
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(4)
-            if head[:2] == GZIP_MAGIC or head == ZSTD_MAGIC or size < parts * MIN_RANGE_BYTES:
-                return None
-            start = 3 if head[:3] == UTF8_BOM else 0
-            f.seek(0)
-            sample = f.read(1 << 20)
-            lines_per_range = sample.count(b"\n") * (size / parts) / max(1, len(sample))
-            if lines_per_range < idle_lines:
-                return None  # traces would stay open across whole ranges: see docs/scale.md
-            bounds = [0]
-            for k in range(1, parts):
-                cut = _next_line(f, max(size * k // parts, bounds[-1]), size)
-                bounds.append(cut)
-            bounds.append(size)
+            with open(src.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                head = f.read(4)
+                if head[:2] == GZIP_MAGIC or head == ZSTD_MAGIC:
+                    return None
+                starts.append(3 if head[:3] == UTF8_BOM else 0)
+                sizes.append(size)
+                if len(sample) < 1 << 20:
+                    f.seek(0)
+                    sample += f.read((1 << 20) - len(sample))
+        total = sum(sizes)
+        if total < parts * MIN_RANGE_BYTES:
+            return None
+        if sample.count(b"\n") * (total / parts) / max(1, len(sample)) < idle_lines:
+            return None  # traces would stay open across whole ranges: see docs/scale.md
+        cuts = [_normal((0, starts[0]), sizes, starts)]
+        base = 0
+        k = 0
+        for j in range(1, parts):
+            target = total * j // parts
+            while base + sizes[k] <= target and k < len(sizes) - 1:
+                base += sizes[k]
+                k += 1
+            path = sources[k].path
+            assert path is not None
+            if target - base <= starts[k]:
+                off = starts[k]
+            else:
+                with open(path, "rb") as f:
+                    off = _next_line(f, target - base, sizes[k])
+            cuts.append(max(_normal((k, off), sizes, starts), cuts[-1]))
+        cuts.append((len(sizes), 0))
     except OSError:
         return None
-    return Plan(source, tuple(bounds), start)
+    return Plan(tuple(sources), tuple(sizes), tuple(starts), tuple(cuts))
+
+
+def _normal(pos: tuple[int, int], sizes: Sequence[int], starts: Sequence[int]) -> tuple[int, int]:
+    """The same position, moved on to the next input's first line where it is at an input's end."""
+    k, off = pos
+    while k < len(sizes) and off >= sizes[k]:
+        k += 1
+        off = starts[k] if k < len(sizes) else 0
+    return k, off
 
 
 def _next_line(f: BinaryIO, offset: int, size: int) -> int:
-    """The offset of the first line that starts at or after ``offset``."""
-    if offset == 0:
-        return 0
+    """The offset of the first line that starts at or after ``offset`` (past the first byte)."""
     f.seek(offset - 1)
     while True:
         chunk = f.read(1 << 16)
@@ -132,7 +179,7 @@ class RangePart:
     """What one worker hands back: its partial aggregate and what the parent needs to join traces."""
 
     agg: Aggregator
-    first_line: int = 0  # lines of the file before this range
+    lines_before: int = 0  # lines of the inputs before this range, all inputs counted
     assumed: dict[str, int] = field(default_factory=dict)  # carried traces -> line of their last event before
     carry_in: dict[str, list[Any]] = field(default_factory=dict)  # carried traces closed here -> events here
     carry_out: dict[str, tuple[int, list[Any]]] = field(default_factory=dict)  # going on -> (last line, events)
@@ -236,32 +283,39 @@ def audit_range(
     """
     from handoff_audit.pipeline import new_aggregator
 
-    agg, hook, checker = new_aggregator([p.source], config)
-    path = p.source.path
-    assert path is not None
-    start, end = p.bounds[index], p.bounds[index + 1]
+    agg, hook, checker = new_aggregator(p.sources, config)
     part = RangePart(agg)
-    last = index == len(p.bounds) - 2
+    last = index == len(p.cuts) - 2
+    segments = p.segments(index)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as in pipeline._audit
     try:
         try:
-            with open(path, "rb") as f:
-                if index == 0:
-                    start = p.start
-                else:
-                    part.first_line, back, back_line = _count_lines(f, start, config.idle_lines)
-                    part.assumed = _look_back(f, back, start, back_line, config)
-                collector = _RangeCollector(config.idle_lines, agg, hook, part.first_line + 1)
-                collector.max_depth = config.limits.max_depth
-                collector.line_base = part.first_line
-                collector.carry(part.assumed)
-                if index:
-                    collector.tell = tell or (lambda _: None)
-                if bar is not None:
-                    bar.begin(f)
-                    collector.tick = bar.tick
-                NativeAdapter().feed(_lines(f, start, end, config), p.source.name, collector)
+            counted = _Lines(p, p.cuts[index])
+            part.lines_before = counted.before
+            if index:
+                part.assumed = _look_back(counted.window(config.idle_lines), config)
+            collector = _RangeCollector(config.idle_lines, agg, hook, counted.before + 1)
+            collector.max_depth = config.limits.max_depth
+            collector.carry(part.assumed)
+            if index:
+                collector.tell = tell or (lambda _: None)
+            for k, start, end in segments:
+                src = p.sources[k]
+                path = src.path
+                assert path is not None
+                with open(path, "rb") as f:
+                    if k == p.cuts[index][0]:  # where the range starts: maybe inside the input
+                        collector.seq = counted.before - counted.in_input
+                        collector.line_base = counted.in_input
+                    else:  # the seq the input before ended at is the one this starts from
+                        collector.line_base = 0
+                    if bar is not None:
+                        bar.begin(f)
+                        collector.tick = bar.tick
+                    NativeAdapter().feed(_lines(f, start, end, config), src.name, collector)
+                    if bar is not None:
+                        bar.end(src)
         except READ_ERRORS:
             # One process reports the error and stops reading there: the run is redone that way.
             part.read_error = True
@@ -282,68 +336,125 @@ def audit_range(
     return part
 
 
-def _count_lines(f: BinaryIO, end: int, window: int) -> tuple[int, int, int]:
-    """Lines before ``end``, and the offset and number of the first of the last ``window`` of them."""
-    counts: list[tuple[int, int]] = []  # (offset of a chunk, newlines before it)
+class _Lines:
+    """The lines of the inputs before a position: how many there are in all (``before``) and in its
+    own input (``in_input``), and where each of the last few of them starts."""
+
+    def __init__(self, p: Plan, pos: tuple[int, int]) -> None:
+        self.plan = p
+        self.pos = pos
+        self.first_of: list[int] = []  # inputs before pos and its own -> the seq of the line before its first
+        self.chunks: list[list[tuple[int, int]]] = []  # per input: (offset of a read, newlines before it)
+        total = 0
+        k_pos, off_pos = pos
+        for k in range(min(k_pos, len(p.sizes) - 1) + 1):
+            self.first_of.append(total)
+            end = off_pos if k == k_pos else p.sizes[k]
+            n, chunks, tail = _count(p.sources[k].path, p.starts[k], end)
+            self.chunks.append(chunks)
+            # A last line without its line end is a line too.
+            total += n + (1 if k != k_pos and tail else 0)
+        self.before = total
+        self.in_input = total - self.first_of[k_pos] if k_pos < len(p.sizes) else 0
+
+    def window(self, lines: int) -> list[tuple[str, int, int, int]]:
+        """(path, start, end, seq of its first line) of each input read to go over the last ``lines``
+        lines before the position."""
+        p = self.plan
+        first = max(1, self.before + 1 - lines)  # the seq of the first line to read
+        k_pos, off_pos = self.pos
+        out = []
+        for k in range(len(self.first_of)):
+            end = off_pos if k == k_pos else p.sizes[k]
+            if k < len(self.first_of) - 1 and self.first_of[k + 1] < first:
+                continue  # wholly before the window
+            path = p.sources[k].path
+            assert path is not None
+            if self.first_of[k] + 1 >= first:
+                out.append((path, p.starts[k], end, self.first_of[k] + 1))
+            else:
+                skip = first - self.first_of[k] - 1  # lines of this input before the window
+                out.append((path, _offset_of(path, self.chunks[k], skip, p.starts[k], end), end, first))
+        return out
+
+
+def _count(path: str | None, start: int, end: int) -> tuple[int, list[tuple[int, int]], bool]:
+    """Newlines in ``start``..``end`` of a file, the (offset, newlines before) of each chunk read, and
+    whether bytes follow the last newline."""
+    assert path is not None
+    chunks: list[tuple[int, int]] = []
     total = 0
-    f.seek(0)
-    offset = 0
-    while offset < end:
-        chunk = f.read(min(_CHUNK, end - offset))
-        if not chunk:
-            break
-        counts.append((offset, total))
-        total += chunk.count(b"\n")
-        offset += len(chunk)
-    first = max(1, total + 1 - window)  # the number of the first line looked back at
-    want = first - 1  # newlines before it
-    if want == 0:
-        return total, 0, 1
-    for at, before in reversed(counts):
-        if before < want:
-            f.seek(at)
-            chunk = f.read(min(_CHUNK, end - at))
+    tail = False
+    with open(path, "rb") as f:
+        f.seek(start)
+        offset = start
+        while offset < end:
+            chunk = f.read(min(_CHUNK, end - offset))
+            if not chunk:
+                break
+            chunks.append((offset, total))
+            total += chunk.count(b"\n")
+            offset += len(chunk)
+            tail = not chunk.endswith(b"\n")
+    return total, chunks, tail
+
+
+def _offset_of(path: str, chunks: list[tuple[int, int]], newlines: int, start: int, end: int) -> int:
+    """The offset of the line after the first ``newlines`` newlines of a file, found from its chunks."""
+    if newlines == 0:
+        return start
+    for at, before in reversed(chunks):
+        if before < newlines:
+            with open(path, "rb") as f:
+                f.seek(at)
+                chunk = f.read(min(_CHUNK, end - at))
             i = -1
-            for _ in range(want - before):
+            for _ in range(newlines - before):
                 i = chunk.find(b"\n", i + 1)
-            return total, at + i + 1, first
+            return at + i + 1
     raise AssertionError("line count out of step")  # pragma: no cover
 
 
-def _look_back(f: BinaryIO, start: int, end: int, first: int, config: ScanConfig) -> dict[str, int]:
-    """The traces with a usable event in ``start``..``end`` (lines numbered from ``first``), each
-    with the line of its last one, by the native reader's own checks.
+def _look_back(segments: list[tuple[str, int, int, int]], config: ScanConfig) -> dict[str, int]:
+    """The traces with a usable event in ``segments`` (path, start, end, seq of the first line), each
+    with the seq of its last one, by the native reader's own checks.
 
     Only the last line of each trace needs those checks, so a line's trace is first read off its
     bytes where it can be (``line_trace_id``), and only the last line found for each trace is parsed
     and checked; where that line is not usable, the lines before it are gone through again.
     """
     max_depth = config.limits.max_depth
-    latest: dict[str, tuple[int, bytes]] = {}  # trace -> (number, bytes) of its last line
+    latest: dict[str, tuple[int, bytes]] = {}  # trace -> (seq, bytes) of its last line
     usable: dict[str, int] = {}
-    for lineno, raw in enumerate(_lines(f, start, end, config), first):
+    for seq, raw in _window_lines(segments, config):
         tid = line_trace_id(raw)
         if tid is not None:
-            latest[tid] = (lineno, raw)
+            latest[tid] = (seq, raw)
             continue
         tid = _usable(raw, max_depth)  # read only by a parse: checked at once
         if tid is not None:
             latest.pop(tid, None)
-            usable[tid] = lineno
+            usable[tid] = seq
     unsure: set[str] = set()
-    for tid, (lineno, raw) in latest.items():
+    for tid, (seq, raw) in latest.items():
         got = _usable(raw, max_depth)
         if got != tid:
             unsure.add(tid)
         if got is not None:
-            usable[got] = max(lineno, usable.get(got, 0))
+            usable[got] = max(seq, usable.get(got, 0))
     if unsure:  # the last line of these traces was not usable: look for their last usable one
-        for lineno, raw in enumerate(_lines(f, start, end, config), first):
+        for seq, raw in _window_lines(segments, config):
             if line_trace_id(raw) in unsure:
                 got = _usable(raw, max_depth)
                 if got is not None:
-                    usable[got] = max(lineno, usable.get(got, 0))
+                    usable[got] = max(seq, usable.get(got, 0))
     return usable
+
+
+def _window_lines(segments: list[tuple[str, int, int, int]], config: ScanConfig) -> Iterator[tuple[int, bytes]]:
+    for path, start, end, first in segments:
+        with open(path, "rb") as f:
+            yield from enumerate(_lines(f, start, end, config), first)
 
 
 def _usable(raw: bytes, max_depth: int) -> str | None:
@@ -367,21 +478,21 @@ def _usable(raw: bytes, max_depth: int) -> str | None:
     return tid
 
 
-def join(parts: list[RangePart], config: ScanConfig, source: Source) -> list[Aggregator] | None:
+def join(parts: list[RangePart], config: ScanConfig, sources: Sequence[Source]) -> list[Aggregator] | None:
     """The partial aggregates of the ranges and of the traces that cross them; None if the workers'
     assumptions do not hold and the file must be audited in one process."""
     from handoff_audit.pipeline import new_aggregator
 
     if any(p.read_error for p in parts):
         return None  # one process stops at a read error; the ranges after it would not
-    agg, hook, checker = new_aggregator([source], config)
+    agg, hook, checker = new_aggregator(sources, config)
     collector = Collector(config.idle_lines, agg, hook=hook)
     window = config.idle_lines
     seen: set[str] = set()
     pending: dict[str, list[Any]] = {}  # traces handed on over the boundary -> their events so far
     for i, p in enumerate(parts):
         if i:
-            first = p.first_line + 1
+            first = p.lines_before + 1
             live = {tid: seq for tid, seq in parts[i - 1].open_last.items() if seq >= first - window}
             if live != p.assumed or not p.started.isdisjoint(seen):
                 return None
@@ -413,7 +524,7 @@ def run(config: ScanConfig, p: Plan, ctx: Any) -> list[RangePart]:
     Each worker but the first tells the one before it which carried traces go on (a queue per
     boundary); each result comes back through a queue of its own, read in order.
     """
-    n = len(p.bounds) - 1
+    n = len(p.cuts) - 1
     notes = [ctx.SimpleQueue() for _ in range(n - 1)]  # notes[i]: from worker i + 1 to worker i
     results = [ctx.SimpleQueue() for _ in range(n)]
     procs = [
@@ -452,8 +563,8 @@ def _worker(config: ScanConfig, p: Plan, index: int, notes: list[Any], result: A
     try:
         tell = notes[index - 1].put if index else None
         hear = notes[index].get if index < len(notes) else None
-        if index == 0 and progress.wanted([p.source], config.progress):
-            with progress.Bar([p.source], scale=p.bounds[-1] / max(1, p.bounds[1])) as bar:
+        if index == 0 and progress.wanted(p.sources, config.progress):
+            with progress.Bar(p.sources, scale=sum(p.sizes) / max(1, p.size(0))) as bar:
                 part = audit_range(config, p, index, tell, hear, bar)
         else:
             part = audit_range(config, p, index, tell, hear)

@@ -73,13 +73,34 @@ def _corpus(path: Path, traces: int = 400, seed: int = 1, bad: float = 0.03, in_
     return path
 
 
+def _split(corpus: Path, files: int, seed: int) -> tuple[str, ...]:
+    """The corpus spread over ``files`` files in order, cut at random lines; some start with a
+    byte-order mark, some lack their last line end, and an empty file comes between."""
+    if files == 1:
+        return (str(corpus),)
+    rng = random.Random(seed)
+    lines = corpus.read_bytes().splitlines()
+    cuts = sorted(rng.sample(range(1, len(lines)), files - 1))
+    paths = []
+    for i, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(lines)])):
+        path = corpus.with_name(f"part-{i}.jsonl")
+        data = b"\n".join(lines[a:b]) + (b"\n" if rng.random() < 0.7 else b"")
+        path.write_bytes((b"\xef\xbb\xbf" if rng.random() < 0.3 else b"") + data)
+        paths.append(str(path))
+        if i == 0:
+            empty = corpus.with_name("empty.jsonl")
+            empty.write_bytes(b"")
+            paths.append(str(empty))
+    return tuple(paths)
+
+
 def _ranged(config: ScanConfig, parts: int) -> tuple[list[ranges.RangePart], list[Any] | None]:
     """The workers of ``parts`` ranges run in this process, the last first (a worker waits only for
     the one after it), and their join."""
-    source = inputs(config.paths)[0]
-    plan = ranges.plan(source, parts, 1)
+    sources = inputs(config.paths)
+    plan = ranges.plan(sources, parts, 1)
     assert plan is not None
-    n = len(plan.bounds) - 1
+    n = len(plan.cuts) - 1
     notes: dict[int, Any] = {}
     done: dict[int, ranges.RangePart] = {}
     for i in reversed(range(n)):
@@ -87,7 +108,7 @@ def _ranged(config: ScanConfig, parts: int) -> tuple[list[ranges.RangePart], lis
         hear = (lambda i=i: notes[i]) if i < n - 1 else None
         done[i] = ranges.audit_range(config, plan, i, tell, hear)
     result = [done[i] for i in range(n)]
-    return result, ranges.join(result, config, source)
+    return result, ranges.join(result, config, sources)
 
 
 def _json(report: Report) -> str:
@@ -144,11 +165,11 @@ def test_a_trace_id_seen_again_after_its_window_makes_the_run_one_process(tmp_pa
 def test_an_unusable_last_line_before_a_boundary_is_not_taken_for_an_event(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "c.jsonl", traces=200, bad=0)
     config = ScanConfig((str(corpus),), idle_lines=40)
-    source = inputs(config.paths)[0]
-    plan = ranges.plan(source, 2)
+    plan = ranges.plan(inputs(config.paths), 2)
     assert plan is not None
     data = corpus.read_bytes()
-    head, tail = data[: plan.bounds[1]], data[plan.bounds[1] :]
+    cut = plan.cuts[1][1]
+    head, tail = data[:cut], data[cut:]
     tid = orjson.loads(head.splitlines()[-3])["trace_id"]
     # Usable only to a reader that does not check: a handoff without its state, a bad time, deep nesting.
     bad = [
@@ -188,9 +209,9 @@ def test_contract_checks_across_ranges(tmp_path: Path) -> None:
 def test_worker_processes_through_the_command_line(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "c.jsonl", traces=300)
     config = ScanConfig((str(corpus),), idle_lines=60)
-    plan = ranges.plan(inputs(config.paths)[0], 3)
+    plan = ranges.plan(inputs(config.paths), 3)
     assert plan is not None
-    joined = ranges.join(ranges.run(config, plan, multiprocessing.get_context()), config, inputs(config.paths)[0])
+    joined = ranges.join(ranges.run(config, plan, multiprocessing.get_context()), config, inputs(config.paths))
     assert joined is not None and _json(finish(joined)) == _json(run(ScanConfig((str(corpus),), idle_lines=60)))
     outputs = []
     for jobs in ("1", "2", "3"):
@@ -203,18 +224,31 @@ def test_worker_processes_through_the_command_line(tmp_path: Path) -> None:
     assert outputs[0] == outputs[1] == outputs[2]
 
 
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_several_files_are_cut_as_one_sequence_of_lines(tmp_path: Path, parts: int) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl", traces=300)
+    paths = _split(corpus, 4, parts)
+    config = ScanConfig(paths, idle_lines=60)
+    workers, joined = _ranged(config, parts)
+    assert joined is not None
+    assert sum(len(w.carry_out) for w in workers) > 0
+    whole = run(config)
+    assert _json(finish(joined)) == _json(whole)
+    assert render("csv", finish(joined), width=120, color=False) == render("csv", whole, width=120, color=False)
+
+
 def test_what_is_not_cut_into_ranges(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "c.jsonl", traces=50)
-    assert ranges.plan(inputs((str(corpus),))[0], 2) is not None
+    assert ranges.plan(inputs((str(corpus),)), 2) is not None
     gz = tmp_path / "c.jsonl.gz"
     import gzip
 
     gz.write_bytes(gzip.compress(corpus.read_bytes()))
-    assert ranges.plan(inputs((str(gz),))[0], 2) is None  # compressed: no reading from the middle
-    assert ranges.plan(inputs((str(corpus),))[0], 1) is None
+    assert ranges.plan(inputs((str(gz),)), 2) is None  # compressed: no reading from the middle
+    assert ranges.plan(inputs((str(corpus),)), 1) is None
     lines = corpus.read_bytes().count(b"\n")
-    assert ranges.plan(inputs((str(corpus),))[0], 2, lines // 3) is not None
-    assert ranges.plan(inputs((str(corpus),))[0], 2, lines) is None  # a window longer than a range
+    assert ranges.plan(inputs((str(corpus),)), 2, lines // 3) is not None
+    assert ranges.plan(inputs((str(corpus),)), 2, lines) is None  # a window longer than a range
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -225,19 +259,29 @@ def test_what_is_not_cut_into_ranges(tmp_path: Path) -> None:
     parts=st.integers(2, 5),
     bad=st.sampled_from([0.0, 0.05, 0.3]),
     reuse=st.booleans(),
+    files=st.integers(1, 4),
 )
 def test_any_cut_gives_the_report_of_one_process(
-    tmp_path_factory: pytest.TempPathFactory, seed: int, in_flight: int, idle: int, parts: int, bad: float, reuse: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    seed: int,
+    in_flight: int,
+    idle: int,
+    parts: int,
+    bad: float,
+    reuse: bool,
+    files: int,
 ) -> None:
-    """Whatever the window, the traces in flight and the bad lines, the ranges either fit together into
-    the report of one process or are found not to (and the run is redone in one process)."""
+    """Whatever the window, the traces in flight, the bad lines and the files the lines are spread
+    over, the ranges either fit together into the report of one process or are found not to (and
+    the run is redone in one process)."""
     corpus = _corpus(tmp_path_factory.mktemp("c") / "c.jsonl", traces=60, seed=seed, bad=bad, in_flight=in_flight)
     if reuse:  # a trace id seen again, near the end, and a line that repeats its trace_id key
         lines = corpus.read_bytes().splitlines()
         lines.insert(len(lines) - 3, b'{"trace_id":"run-2","type":"outcome","agent":"x","status":"success"}')
         lines.insert(len(lines) // 2, b'{"trace_id":"run-4","type":"agent.start","agent":"y","trace_id":"run-5"}')
         corpus.write_bytes(b"\n".join(lines) + b"\n")
-    config = ScanConfig((str(corpus),), idle_lines=idle)
+    paths = _split(corpus, files, seed)
+    config = ScanConfig(paths, idle_lines=idle)
     whole = run(config)
     _, joined = _ranged(config, parts)
     if joined is not None:
@@ -251,9 +295,12 @@ def test_a_read_error_in_a_range_makes_the_run_one_process(tmp_path: Path, monke
     corpus = _corpus(tmp_path / "c.jsonl", traces=100)
     config = ScanConfig((str(corpus),), idle_lines=60)
 
-    def fail(*_: Any) -> Any:
-        raise OSError(5, "Input/output error")
+    def fail(path: str, start: int, end: int) -> Any:
+        if end > start:  # the first range has no lines before it to count
+            raise OSError(5, "Input/output error")
+        return count(path, start, end)
 
-    monkeypatch.setattr(ranges, "_count_lines", fail)
+    count = ranges._count
+    monkeypatch.setattr(ranges, "_count", fail)
     workers, joined = _ranged(config, 3)
     assert joined is None and workers[1].read_error and not workers[0].read_error
