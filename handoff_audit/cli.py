@@ -118,9 +118,9 @@ JobsOpt = Annotated[
         "--jobs",
         "-j",
         min=0,
-        help="Worker processes, each auditing a share of the input (a byte range of one large file, else a "
-        "share of the traces); 0: one per CPU. Default: one per CPU for inputs of 64 MiB or more, else 1. "
-        "The report is the same whatever the number.",
+        help="Worker processes, each auditing a share of the input (a byte range of uncompressed native "
+        "files, else a share of the traces); 0: one per CPU. Default: one per CPU for inputs of 64 MiB or "
+        "more, else 1. The report is the same whatever the number.",
         show_default=False,
     ),
 ]

@@ -1,18 +1,20 @@
-"""One large native file audited by several processes, each reading its own byte range.
+"""Uncompressed native files audited by several processes, each reading its own byte range.
 
-``scan --jobs N`` on one uncompressed native file splits it into N byte ranges at line boundaries.
-Each worker reads only its range, so no line is read twice (the partitioning by trace id in
+``scan --jobs N`` reads its inputs one after another as one sequence of lines; on uncompressed
+native files it cuts that sequence into N byte ranges at line starts (a range may span files). Each
+worker reads only its range, so no line is read twice (the partitioning by trace id in
 ``pipeline.audit`` has every worker read every line). A trace may cross a boundary; this module puts
 such traces back together, so that the report is the one a single process gives, byte for byte:
 
-- A worker numbers its lines as the file does: it first counts the lines before its range.
+- A worker numbers its lines as one process does: it first counts the lines before its range.
 - The idle window decides, per trace, which events join it (``buffer.py``): an event joins if it
   comes at most ``idle_lines`` lines after the trace's last event. So the only traces that can carry
   on into a range are those with an event in the ``idle_lines`` lines before it (its look-back).
   A worker reads its look-back with the reader's own checks, and opens each trace found there as
   *carried*, with the line of its last event: the window then runs on as in one process.
-- A carried trace is not classified by the worker: when it closes, its buffered events are handed
-  back (``carry_in``). Traces still open at the end of a range are handed back too (``carry_out``).
+- Once a worker is ``idle_lines`` into its range it knows which carried traces went on, and tells
+  the worker before, which classifies its other open traces itself at the end of its range and
+  hands back only those (``carry_out``). A carried trace that closes is handed back too (``carry_in``).
 - The parent joins each carried trace's events from both sides of a boundary and classifies the
   whole trace. It checks what the workers assumed: the traces carried into a range must be exactly
   those the range before left open with an event in the look-back, at the same line, and no trace
