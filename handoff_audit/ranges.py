@@ -527,7 +527,10 @@ def run(config: ScanConfig, p: Plan, ctx: Any) -> list[RangePart]:
     boundary); each result comes back through a queue of its own, read in order.
     """
     n = len(p.cuts) - 1
-    notes = [ctx.SimpleQueue() for _ in range(n - 1)]  # notes[i]: from worker i + 1 to worker i
+    # notes[i]: from worker i + 1 to worker i. A Queue, whose put returns at once (a thread of the
+    # sender writes it): worker i reads its note only at the end of its range, and a note longer than
+    # a pipe holds would otherwise stop worker i + 1 until then.
+    notes = [ctx.Queue() for _ in range(n - 1)]
     results = [ctx.SimpleQueue() for _ in range(n)]
     procs = [
         ctx.Process(target=_worker, args=(config, p, i, notes, results[i]), daemon=True) for i in range(n)
