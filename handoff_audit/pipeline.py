@@ -8,8 +8,8 @@ reads every input but audits only its own traces, and ``finish`` merges partial 
 exactly the report of one unpartitioned run (the same bytes in every format). The same two calls let
 a cluster scheduler (Dask, Spark) run the partitions on other machines that see the same inputs.
 
-``run`` uses ``config.jobs`` worker processes: on one large uncompressed native file each reads a
-byte range of it (``ranges.py``), otherwise each audits a partition as above.
+``run`` uses ``config.jobs`` worker processes: on uncompressed native files each reads a byte range
+of them (``ranges.py``), otherwise each audits a partition as above.
 """
 
 from __future__ import annotations
@@ -71,21 +71,23 @@ def _byte_ranges(sources: list[Source], config: ScanConfig, jobs: int) -> ranges
     """How to cut the inputs into byte ranges, one per worker: for uncompressed native files."""
     if config.input_format not in (None, "native"):
         return None
-    if config.input_format is None:
-        for src in sources:
-            try:
-                stream = src.open()
-            except READ_ERRORS:
-                return None
-            try:
-                fmt, _ = detect(read_lines(stream, config.limits))
-            except READ_ERRORS:
-                return None
-            finally:
-                close(stream)
-            if fmt != "native" and not (src.path is not None and os.path.getsize(src.path) == 0):
-                return None  # only native lines can be cut anywhere; an empty file has none at all
-    return ranges.plan(sources, jobs, config.idle_lines)
+    cut = ranges.plan(sources, jobs, config.idle_lines)
+    if cut is None or config.input_format is not None:
+        return cut
+    for src in sources:
+        try:
+            stream = src.open()
+        except READ_ERRORS:
+            return None
+        try:
+            fmt, _ = detect(read_lines(stream, config.limits))
+        except READ_ERRORS:
+            return None
+        finally:
+            close(stream)
+        if fmt != "native" and not (src.path is not None and os.path.getsize(src.path) == 0):
+            return None  # only native lines can be cut anywhere; an empty file has none at all
+    return cut
 
 
 def audit(config: ScanConfig, part: int = 0, parts: int = 1) -> Aggregator:

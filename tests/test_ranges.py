@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from handoff_audit import ranges
+from handoff_audit import pipeline, ranges
 from handoff_audit.cli import app
 from handoff_audit.formatters import render
 from handoff_audit.config import Limits
@@ -249,6 +249,14 @@ def test_what_is_not_cut_into_ranges(tmp_path: Path) -> None:
     lines = corpus.read_bytes().count(b"\n")
     assert ranges.plan(inputs((str(corpus),)), 2, lines // 3) is not None
     assert ranges.plan(inputs((str(corpus),)), 2, lines) is None  # a window longer than a range
+    # Only native lines can be cut anywhere: a span export keeps the partitions by trace id.
+    otlp = next((REPO / "tests" / "fixtures" / "frameworks" / "otlp_openinference").glob("*.jsonl"))
+    config = ScanConfig((str(corpus),), idle_lines=60)
+    assert pipeline._byte_ranges(inputs(config.paths), config, 2) is not None
+    mixed = ScanConfig((str(corpus), str(otlp)), idle_lines=60)
+    assert pipeline._byte_ranges(inputs(mixed.paths), mixed, 2) is None
+    forced = ScanConfig((str(corpus),), idle_lines=60, input_format="otlp")
+    assert pipeline._byte_ranges(inputs(forced.paths), forced, 2) is None
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
