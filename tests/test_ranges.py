@@ -312,3 +312,22 @@ def test_a_read_error_in_a_range_makes_the_run_one_process(tmp_path: Path, monke
     monkeypatch.setattr(ranges, "_count", fail)
     workers, joined = _ranged(config, 3)
     assert joined is None and workers[1].read_error and not workers[0].read_error
+
+
+def test_lines_over_the_length_limit_on_both_sides_of_a_boundary(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.jsonl", traces=200, bad=0)
+    config = ScanConfig((str(corpus),), idle_lines=60, limits=Limits(max_line_bytes=2000))
+    plan = ranges.plan(inputs(config.paths), 2)
+    assert plan is not None
+    lines = corpus.read_bytes().splitlines(keepends=True)
+    at = len(corpus.read_bytes()[: plan.cuts[1][1]].splitlines())  # the first line after the cut
+    tid = orjson.loads(lines[at - 2])["trace_id"]
+    long = orjson.dumps({"trace_id": tid, "type": "agent.start", "agent": "x", "pad": "y" * 5000}) + b"\n"
+    for i in (at + 3, at - 1, at - 4, 10):
+        lines.insert(i, long)
+    corpus.write_bytes(b"".join(lines))
+    workers, joined = _ranged(config, 2)
+    assert joined is not None
+    whole = run(config)
+    assert _json(finish(joined)) == _json(whole)
+    assert _json(whole).count("line longer than") == 4
