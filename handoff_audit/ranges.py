@@ -31,12 +31,10 @@ from dataclasses import dataclass, field
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, cast
 
-import orjson
 
-from handoff_audit.adapters.native import NativeAdapter, check_event, depth, line_trace_id, parse_ts
+from handoff_audit.adapters.native import NativeAdapter, line_trace_id, usable_trace_id
 from handoff_audit.buffer import CloseHook, Collector
 from handoff_audit.config import ScanConfig
-from handoff_audit.models import KEPT_TYPES
 from handoff_audit.progress import Bar
 from handoff_audit.sources import GZIP_MAGIC, READ_ERRORS, UTF8_BOM, ZSTD_MAGIC, Source, read_lines
 from handoff_audit.summary import Aggregator
@@ -249,9 +247,8 @@ class _RangeCollector(Collector):
     def finish(self, going_on: set[str] | None, last: bool) -> tuple[dict[str, tuple[int, list[Any]]], dict[str, int]]:
         """Close or hand back the traces open at the end of the range: those in ``going_on`` (told by
         the worker after; None means all of them) are handed back with their events, the rest close
-        here. Returns the handed back traces and the last line of every open trace."""
-        if self.tell is not None:
-            self.told(definite=False)
+        here. Returns the handed back traces and the last line of every open trace. The worker before
+        has been told already (``told``): it may be waiting for that before it can finish."""
         open_last = {tid: entry[0] for tid, entry in self.open.items()}
         out: dict[str, tuple[int, list[Any]]] = {}
         if last:
@@ -433,13 +430,13 @@ def _look_back(segments: list[tuple[str, int, int, int]], config: ScanConfig) ->
         if tid is not None:
             latest[tid] = (seq, raw)
             continue
-        tid = _usable(raw, max_depth)  # read only by a parse: checked at once
+        tid = usable_trace_id(raw, max_depth)  # read only by a parse: checked at once
         if tid is not None:
             latest.pop(tid, None)
             usable[tid] = seq
     unsure: set[str] = set()
     for tid, (seq, raw) in latest.items():
-        got = _usable(raw, max_depth)
+        got = usable_trace_id(raw, max_depth)
         if got != tid:
             unsure.add(tid)
         if got is not None:
@@ -447,7 +444,7 @@ def _look_back(segments: list[tuple[str, int, int, int]], config: ScanConfig) ->
     if unsure:  # the last line of these traces was not usable: look for their last usable one
         for seq, raw in _window_lines(segments, config):
             if line_trace_id(raw) in unsure:
-                got = _usable(raw, max_depth)
+                got = usable_trace_id(raw, max_depth)
                 if got is not None:
                     usable[got] = max(seq, usable.get(got, 0))
     return usable
@@ -457,27 +454,6 @@ def _window_lines(segments: list[tuple[str, int, int, int]], config: ScanConfig)
     for path, start, end, first in segments:
         with open(path, "rb") as f:
             yield from enumerate(_lines(f, start, end, config), first)
-
-
-def _usable(raw: bytes, max_depth: int) -> str | None:
-    """The trace id of a line that the native reader would take as an event, else None."""
-    try:
-        ev = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if check_event(ev) is not None:
-        return None
-    if ev["type"] in KEPT_TYPES:
-        if raw.count(b"{") + raw.count(b"[") > max_depth and depth(ev) > max_depth:
-            return None
-        ts = ev.get("ts")
-        if ts is not None and type(ts) is not float:
-            try:
-                parse_ts(ts)
-            except (ValueError, OverflowError, OSError):
-                return None
-    tid: str = ev["trace_id"]
-    return tid
 
 
 def join(parts: list[RangePart], config: ScanConfig, sources: Sequence[Source]) -> list[Aggregator] | None:

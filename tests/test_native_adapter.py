@@ -203,3 +203,51 @@ def test_ts_is_read_only_on_the_events_that_are_ordered(tmp_path: Path) -> None:
     report = run(ScanConfig((str(path),)))
     assert report.summary.events == 2
     assert [(s.line, s.reason) for s in report.skipped] == [(3, "'ts' is neither RFC 3339 nor Unix seconds")]
+
+
+_TRICKY = [
+    b'{"trace_id":"t","type":"handoff.sent","from":"a","to":"b"}',  # no state
+    b'{"trace_id":"t","type":"outcome","agent":"a","ts":"yesterday"}',
+    b'{"trace_id":"t","type":"outcome","agent":"a","ts":1e400}',
+    b'{"trace_id":"t","type":"tool.call","agent":"a","args":{"x":' + b"[" * 200 + b"]" * 200 + b"}}",
+    b'{"trace_id":"t","type":"llm.call","agent":"a","x":' + b"[" * 200 + b"]" * 200 + b"}",  # not kept: no depth limit
+    b'{"trace_id":"t","type":"tool.call","agent":"a","args":[]}',
+    b'{"trace_id":"a","type":"agent.start","agent":"x","trace_id":"b"}',
+    b'{"trace_id":"","type":"x"}',
+    b'{"trace_id":"t","type":"memory.write"}',
+    b'{"trace_id":"t","type":"handoff.received","from":"a","to":"b","state":{},"handoff_id":7}',
+    b"[1]",
+    b"   ",
+]
+
+
+def test_usable_trace_id_takes_exactly_the_lines_the_reader_takes(tmp_path: Path) -> None:
+    """``usable_trace_id`` restates the checks the reader makes inline: on every line of the hostile
+    corpus and the samples, it names a trace exactly where the reader takes the line as an event."""
+    from handoff_audit.adapters import detect
+    from handoff_audit.adapters.native import NativeAdapter, usable_trace_id
+    from handoff_audit.buffer import Collector
+    from handoff_audit.config import Limits
+    from handoff_audit.sources import inputs, read_lines
+    from handoff_audit.summary import Aggregator
+
+    root = Path(__file__).parent
+    files = [*sorted((root / "corpus").glob("*.jsonl")), *sorted((root.parent / "sample_traces").rglob("*.jsonl"))]
+    tricky = tmp_path / "tricky.jsonl"
+    tricky.write_bytes(b"\n".join(_TRICKY) + b"\n")
+    compared = 0
+    for path in [*files, tricky]:
+        src = inputs((str(path),))[0]
+        fmt, lines = detect(read_lines(src.open(), Limits()))
+        if fmt != "native":
+            continue
+        lines = list(lines)
+        agg = Aggregator((src.name,))
+        NativeAdapter().feed(iter(lines), src.name, Collector(10**9, agg))
+        assert agg.skipped_count == len(agg.skipped)  # every skip listed
+        skipped = {s.line for s in agg.skipped}
+        for n, raw in enumerate(lines, 1):
+            taken = bool(raw.strip()) and n not in skipped
+            assert (usable_trace_id(raw) is not None) == taken, (path.name, n, raw[:80])
+            compared += 1
+    assert compared > 500

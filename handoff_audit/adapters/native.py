@@ -183,6 +183,33 @@ def check_event(ev: Any) -> str | None:
     return None
 
 
+def usable_trace_id(raw: bytes, max_depth: int = MAX_DEPTH) -> str | None:
+    """The trace id of a line that ``NativeAdapter.feed`` takes as an event, else None.
+
+    The same checks as the reader's loop, which makes them inline for speed (keep the two in step;
+    tests/test_native_adapter.py compares them line by line): the line parses, ``check_event`` finds
+    nothing wrong, and a kept event nests no deeper than ``max_depth`` and has a usable ``ts``.
+    Whether its trace is still open is not the line's own property, and is not asked.
+    """
+    try:
+        ev = _loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if check_event(ev) is not None:
+        return None
+    if ev["type"] in KEPT_TYPES:
+        if raw.count(b"{") + raw.count(b"[") > max_depth and depth(ev) > max_depth:
+            return None
+        ts = ev.get("ts")
+        if ts is not None and type(ts) is not float:
+            try:
+                parse_ts(ts)
+            except (ValueError, OverflowError, OSError):
+                return None
+    tid: str = ev["trace_id"]
+    return tid
+
+
 class NativeAdapter:
     """Reads native JSONL."""
 
