@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from handoff_audit.adapters import FORMATS, REGISTRY, detect
+from handoff_audit.adapters import REGISTRY, read_inputs
 from handoff_audit.adapters.native import MAX_DEPTH, check_event, depth, parse_failure
 from handoff_audit.config import Limits
 from handoff_audit.models import Skipped
-from handoff_audit.sources import READ_ERRORS, close, inputs, open_failure, read_failure, read_lines
+from handoff_audit.sources import inputs
 
 
 # eq=False: a conversion is the key of its run's span buffer, held by a weak reference.
@@ -43,31 +43,13 @@ class Conversion:
 def convert(paths: tuple[str, ...], out: Conversion, input_format: str | None = None) -> None:
     """Write every input as native events to ``out``, reading within the default limits; an input that
     cannot be opened is listed as skipped at line 0."""
-    sources = inputs(paths)
-    limits = Limits()
-    for src in sources:
-        out.last_line = 0
-        if src.problem is not None:
-            out.skip(Skipped(src.name, 0, src.problem))
-            continue
-        try:
-            stream = src.open()
-        except READ_ERRORS as err:
-            out.skip(Skipped(src.name, 0, open_failure(err)))
-            continue
-        try:
-            fmt, lines = detect(read_lines(stream, limits), input_format)
-            if fmt is None:
-                if any(line.strip() for line in lines):  # an empty input is no format at all
-                    out.skip(Skipped(src.name, 1, f"not a known trace format (tried {', '.join(FORMATS)})"))
-            elif fmt == "native":
-                _native(lines, src.name, out)
-            else:
-                REGISTRY[fmt].feed(lines, src.name, out)  # type: ignore[arg-type]
-        except READ_ERRORS as err:
-            out.skip(Skipped(src.name, out.last_line + 1, f"{read_failure(err)}; the rest of the file was not read"))
-        finally:
-            close(stream)
+    def feed(fmt: str, lines: Iterator[bytes], name: str) -> None:
+        if fmt == "native":
+            _native(lines, name, out)
+        else:
+            REGISTRY[fmt].feed(lines, name, out)  # type: ignore[arg-type]
+
+    read_inputs(inputs(paths), Limits(), input_format, out, feed)
     from handoff_audit.adapters import spans
 
     spans.finish(out)

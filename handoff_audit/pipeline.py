@@ -22,15 +22,15 @@ from contextlib import ExitStack
 from typing import Any
 
 from handoff_audit import progress, ranges
-from handoff_audit.adapters import FORMATS, REGISTRY, detect
+from handoff_audit.adapters import REGISTRY, detect, read_inputs
 from handoff_audit.adapters import finish as finish_spans
 from handoff_audit.adapters.native import Misrouted
 from handoff_audit.buffer import CloseHook, Collector
 from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
 from handoff_audit.errors import InputError, UsageError
-from handoff_audit.models import Report, Skipped
+from handoff_audit.models import Report
 from handoff_audit.whole_trace import FullCollector, TraceHook
-from handoff_audit.sources import READ_ERRORS, Source, close, inputs, open_failure, read_failure, read_lines
+from handoff_audit.sources import READ_ERRORS, Source, close, inputs, read_lines
 from handoff_audit.summary import Aggregator
 
 __all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run", "run_traces"]
@@ -171,33 +171,14 @@ def _audit(
             bar = stack.enter_context(progress.Bar(sources))
             collector.tick = bar.tick
         try:
-            for src in sources:
-                collector.last_line = 0
-                if src.problem is not None:
-                    collector.skip(Skipped(src.name, 0, src.problem))
-                    continue
-                try:
-                    stream = src.open()  # reads the first block, to recognise compression
-                except READ_ERRORS as err:
-                    # Line 0 stands for the whole file; the run goes on with the other inputs.
-                    collector.skip(Skipped(src.name, 0, open_failure(err)))
-                    continue
-                if bar is not None:
-                    bar.begin(stream)
-                try:
-                    fmt, lines = detect(read_lines(stream, config.limits), config.input_format)
-                    if fmt is None:
-                        if any(line.strip() for line in lines):  # an empty input is no format at all
-                            reason = f"not a known trace format (tried {', '.join(FORMATS)})"
-                            collector.skip(Skipped(src.name, 1, reason))
-                    else:
-                        REGISTRY[fmt].feed(lines, src.name, collector)
-                except READ_ERRORS as err:
-                    _unreadable_rest(collector, src, err)
-                finally:
-                    close(stream)
-                if bar is not None:
-                    bar.end(src)
+            read_inputs(
+                sources,
+                config.limits,
+                config.input_format,
+                collector,
+                lambda fmt, lines, name: REGISTRY[fmt].feed(lines, name, collector),
+                bar,
+            )
             finish_spans(collector)
             collector.close_all()
         finally:
@@ -217,7 +198,3 @@ def new_aggregator(sources: Sequence[Source], config: ScanConfig) -> tuple[Aggre
 
     checker = ContractChecker(config.contracts, require=config.require_contracts)
     return agg, checker, checker
-
-
-def _unreadable_rest(collector: Collector, src: Source, err: BaseException) -> None:
-    collector.skip(Skipped(src.name, collector.last_line + 1, f"{read_failure(err)}; the rest of the file was not read"))

@@ -10,16 +10,20 @@ from __future__ import annotations
 import importlib
 import itertools
 import sys
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
 from handoff_audit.adapters.base import Adapter
 from handoff_audit.adapters.native import NativeAdapter
+from handoff_audit.config import Limits
+from handoff_audit.models import Skipped
+from handoff_audit.sources import READ_ERRORS, Source, close, open_failure, read_failure, read_lines
 
 if TYPE_CHECKING:
     from handoff_audit.buffer import Collector
+    from handoff_audit.progress import Bar
 
 
 class _Lazy:
@@ -116,3 +120,53 @@ def finish(sink: Collector) -> None:
 
 
 __all__ = ["FORMATS", "REGISTRY", "Adapter", "detect", "finish"]
+
+
+class Sink(Protocol):
+    """Where ``read_inputs`` lists what it cannot read; ``last_line`` is the last line an adapter read."""
+
+    last_line: int
+
+    def skip(self, item: Skipped) -> None: ...
+
+
+def read_inputs(
+    sources: Sequence[Source],
+    limits: Limits,
+    input_format: str | None,
+    sink: Sink,
+    feed: Callable[[str, Iterator[bytes], str], None],
+    bar: Bar | None = None,
+) -> None:
+    """Open each input in turn, tell its format, and hand its lines to ``feed(format, lines, name)``.
+
+    What cannot be read is listed on ``sink`` as skipped and the run goes on with the next input: an
+    input found but not readable (its ``problem``) or that cannot be opened at line 0, which stands
+    for the whole file; one in no known format at line 1; a read that fails part way at the line
+    after the last one read, as the rest of the file is not read.
+    """
+    for src in sources:
+        sink.last_line = 0
+        if src.problem is not None:
+            sink.skip(Skipped(src.name, 0, src.problem))
+            continue
+        try:
+            stream = src.open()  # reads the first block, to recognise compression
+        except READ_ERRORS as err:
+            sink.skip(Skipped(src.name, 0, open_failure(err)))
+            continue
+        if bar is not None:
+            bar.begin(stream)
+        try:
+            fmt, lines = detect(read_lines(stream, limits), input_format)
+            if fmt is None:
+                if any(line.strip() for line in lines):  # an empty input is no format at all
+                    sink.skip(Skipped(src.name, 1, f"not a known trace format (tried {', '.join(FORMATS)})"))
+            else:
+                feed(fmt, lines, src.name)
+        except READ_ERRORS as err:
+            sink.skip(Skipped(src.name, sink.last_line + 1, f"{read_failure(err)}; the rest of the file was not read"))
+        finally:
+            close(stream)
+        if bar is not None:
+            bar.end(src)
