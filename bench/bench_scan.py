@@ -7,7 +7,8 @@ every figure alike:
   parse   ``for line in f: orjson.loads(line)`` in this process: the floor any reader pays;
   pair    the same loop pairing sends with receipts and comparing their states, for scale;
   scan    ``python -m handoff_audit scan FILE --format json -o /dev/null --exit-zero -q [--jobs N]``
-          as a subprocess with this interpreter, with its peak RSS (the largest of its processes).
+          as a subprocess with this interpreter, with its peak RSS (the largest of its processes);
+  show    ``show TRACE FILE --format json`` of the trace of the main corpus's first line, likewise.
 
 Each figure is the best of ``--repeat`` runs and every ratio is taken within this run. Times are wall
 clock; CPU seconds are shown beside them, since on a machine shared with other work the wall clock of
@@ -134,6 +135,13 @@ def time_scan(path: Path, jobs: int | None = 1) -> tuple[float, float, int]:
     return time_command(args if jobs is None else [*args, "--jobs", str(jobs)])
 
 
+def time_show(path: Path) -> tuple[float, float, int]:
+    """``show`` of the trace of the file's first line, as data: one trace out of the whole input."""
+    with path.open("rb") as f:
+        trace_id = orjson.loads(f.readline())["trace_id"]
+    return time_command(["show", trace_id, str(path), "--format", "json", "-o", os.devnull])
+
+
 @dataclass
 class Figures:
     """The best of several runs of one measurement."""
@@ -156,11 +164,16 @@ class Figures:
         return max(r[2] for r in self.runs)
 
 
-def measure(path: Path, repeat: int, jobs: list[int], default: bool = False) -> dict[str, Figures]:
-    """parse, pair and scan with each of ``jobs`` (and without ``--jobs`` if ``default``), interleaved."""
+def measure(
+    path: Path, repeat: int, jobs: list[int], default: bool = False, show: bool = False
+) -> dict[str, Figures]:
+    """parse, pair and scan with each of ``jobs`` (and without ``--jobs`` if ``default``, and ``show``
+    of one trace if ``show``), interleaved."""
     figs: dict[str, Figures] = {"parse": Figures(), "pair": Figures(), **{f"scan-j{j}": Figures() for j in jobs}}
     if default:
         figs["scan"] = Figures()
+    if show:
+        figs["show"] = Figures()
     for _ in range(repeat):
         figs["parse"].add(time_parse(path))
         figs["pair"].add(time_pair(path))
@@ -168,6 +181,8 @@ def measure(path: Path, repeat: int, jobs: list[int], default: bool = False) -> 
             figs[f"scan-j{j}"].add(time_scan(path, j))
         if default:
             figs["scan"].add(time_scan(path, None))
+        if show:
+            figs["show"].add(time_show(path))
     return figs
 
 
@@ -176,7 +191,7 @@ def describe(name: str, path: Path, figs: dict[str, Figures]) -> None:
     parse = figs["parse"]
     print(f"\n{name}: {path.relative_to(HERE.parent)}, {mb:.1f} MB, {count_lines(path):,} lines")
     for key, f in figs.items():
-        extra = f", peak RSS {f.rss / 2**20:.0f} MiB" if key.startswith("scan") else ""
+        extra = f", peak RSS {f.rss / 2**20:.0f} MiB" if key.startswith(("scan", "show")) else ""
         print(
             f"  {key:8} wall {f.wall:7.2f} s ({mb / f.wall:6.1f} MB/s, {f.wall / parse.wall:5.2f}x parse)"
             f"   CPU {f.cpu:7.2f} s ({f.cpu / parse.cpu:5.2f}x parse){extra}"
@@ -243,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         extra.append(("small", ensure_corpus(a.small_events, a.faulty, a.seed)))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, orjson {orjson.__version__}")
 
-    main_figs = measure(main_path, a.repeat, a.jobs, default=True)
+    main_figs = measure(main_path, a.repeat, a.jobs, default=True, show=True)
     describe(f"main ({a.faulty:.0%} faulty handoffs)", main_path, main_figs)
     others = {}
     for name, path in extra:
@@ -272,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             fj = main_figs[f"scan-j{j}"]
             rows.append((f"scan --jobs {j} / single-core parse (wall)", fj.wall / parse.wall, None, "<= 1.2x at --jobs 2"))
             rows.append((f"speed-up of --jobs {j} over --jobs 1 (wall)", one.wall / fj.wall, None, "report"))
+    show = main_figs["show"]
+    rows.append(("show of one trace / parse, main corpus", show.wall / parse.wall, show.cpu / parse.cpu, "report"))
+    rows.append(("show of one trace / scan --jobs 1 (wall)", show.wall / one.wall, None, "report"))
+    rows.append(("peak RSS, show of one trace / scan --jobs 1", show.rss / one.rss, None, "report"))
     if "small" in others:
         rows.append(("peak RSS, main / small corpus", one.rss / others["small"]["scan-j1"].rss, None, "<= 1.5x"))
     print("\n| figure | wall ratio | CPU ratio | target |\n|---|---|---|---|")

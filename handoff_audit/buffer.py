@@ -71,6 +71,10 @@ class Collector:
         self.expire_every = max(1, min(_EXPIRE_EVERY, idle_lines // 4))
         self.next_expiry = self.expire_every
         self.tick: Callable[[int], None] | None = None  # told the lines read, at every idle check
+        # Which traces to audit, by id, when the caller needs only some (``show``, ``lineage --trace``).
+        # The lines of other traces are still read and checked, so that every unusable line is
+        # counted, but they are neither kept nor audited.
+        self.only: Callable[[str], bool] | None = None
 
     def add(self, ev: Event, data: dict[str, Any] | None = None) -> None:
         """Take one event; its ``seq`` counts input lines and must not go back.
@@ -81,6 +85,11 @@ class Collector:
         """
         self.seq = ev.seq
         if self.parts > 1 and trace_owner(ev.trace_id, self.parts) != self.part:
+            return
+        if self.only is not None and not self.only(ev.trace_id):
+            self.agg.events += 1  # a usable event all the same
+            if ev.seq >= self.next_expiry:
+                self.expire(ev.seq)
             return
         entry = self.open.get(ev.trace_id)
         if entry is None:

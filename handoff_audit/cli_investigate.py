@@ -100,8 +100,8 @@ def register(app: typer.Typer) -> None:
 
         def work() -> int:
             flt = parse_filter(None, agent, edge, class_, kind, since, until)
-            rec = show_mod.find_trace(ScanConfig(tuple(paths), idle_lines=idle_lines), trace_id)
-            view = show_mod.build(rec, flt)
+            rec, report = show_mod.find_trace(ScanConfig(tuple(paths), idle_lines=idle_lines), trace_id)
+            view = show_mod.build(rec, flt, report)
             width, color = terminal(output)
             _emit(_json(view) if fmt is ViewFormat.json else render_show(view, width=width, color=color), output)
             return 0
@@ -139,6 +139,7 @@ def register(app: typer.Typer) -> None:
         from handoff_audit import lineage as lin
         from handoff_audit.filters import parse_filter
         from handoff_audit import pipeline
+        from handoff_audit.whole_trace import skipped_view
         from handoff_audit.formatters.views import render_lineage
 
         def work() -> int:
@@ -157,7 +158,10 @@ def register(app: typer.Typer) -> None:
                     agg.add(hops)
                 return None
 
-            pipeline.run_traces(ScanConfig(tuple(paths), idle_lines=idle_lines), on_trace)
+            # With --trace, only the named traces are kept and audited; every line is still checked.
+            report, _ = pipeline.run_traces(
+                ScanConfig(tuple(paths), idle_lines=idle_lines), on_trace, only=flt.trace_id_ok if trace else None
+            )
             field = lin.format_pattern(pattern)
             if trace:
                 if not per_trace:
@@ -166,6 +170,7 @@ def register(app: typer.Typer) -> None:
             else:
                 view = agg.to_dict(field)
             view["version"] = 1
+            view["skipped"] = skipped_view(report)
             if flt.active:
                 view["filters"] = list(flt.given)
             width, color = terminal(output)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -136,13 +136,19 @@ def _sources(config: ScanConfig) -> list[Source]:
     return inputs(config.paths)
 
 
-def run_traces(config: ScanConfig, on_trace: TraceHook) -> tuple[Report, Aggregator]:
+def run_traces(
+    config: ScanConfig, on_trace: TraceHook, only: Callable[[str], bool] | None = None
+) -> tuple[Report, Aggregator]:
     """Audit every input in one process, keeping every event of a trace until it closes.
 
     Each closed trace goes to ``on_trace`` as a WholeTrace, and what it returns is folded into the
     report (see ``whole_trace.py``). Returns the report and the aggregate it was made from.
+
+    With ``only``, just the traces whose id it accepts are kept and audited: every line is still read,
+    checked and counted, as an event or a skipped line. The late events of other traces, which are not
+    followed, count as events, not as skipped lines; no other trace is in the report.
     """
-    agg = _audit(_sources(config), config, 0, 1, on_trace)
+    agg = _audit(_sources(config), config, 0, 1, on_trace, only=only)
     return finish([agg]), agg
 
 
@@ -153,6 +159,7 @@ def _audit(
     parts: int,
     on_trace: TraceHook | None = None,
     hook: CloseHook | None = None,
+    only: Callable[[str], bool] | None = None,
 ) -> Aggregator:
     agg, contract_hook, checker = new_aggregator(sources, config)
     if checker is not None:
@@ -162,6 +169,7 @@ def _audit(
     else:
         collector = FullCollector(config.idle_lines, agg, on_trace, hook)
     collector.max_depth = config.limits.max_depth
+    collector.only = only
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     # The first partition reads every line of every input, so its position is the run's.

@@ -14,8 +14,8 @@ from handoff_audit.config import ScanConfig
 from handoff_audit.diffing import diff_states, format_path
 from handoff_audit.errors import InputError
 from handoff_audit.filters import Filter
-from handoff_audit.models import Event, Finding, Handoff
-from handoff_audit.whole_trace import Extra, WholeTrace
+from handoff_audit.models import Event, Finding, Handoff, Report
+from handoff_audit.whole_trace import Extra, WholeTrace, skipped_view
 from handoff_audit.rules import FailureClass
 
 VIEW_VERSION = 1
@@ -26,10 +26,12 @@ class UnknownTrace(InputError):
     """No trace, or more than one, answers to the id or prefix given."""
 
 
-def find_trace(config: ScanConfig, wanted: str) -> WholeTrace:
-    """Read every input and return the trace whose id is ``wanted``, or the one it is a prefix of.
+def find_trace(config: ScanConfig, wanted: str) -> tuple[WholeTrace, Report]:
+    """Read every input and return the trace whose id is ``wanted``, or the one it is a prefix of,
+    with the report of the read (for its skipped lines).
 
-    Only the exact match and the first prefix match are kept in memory; other ids are only collected.
+    Every line is read and checked, but only the traces whose id starts with ``wanted`` are kept and
+    audited; of those, only the exact match and the first prefix match are kept in memory.
     """
     exact: list[WholeTrace] = []
     first: list[WholeTrace] = []
@@ -45,9 +47,9 @@ def find_trace(config: ScanConfig, wanted: str) -> WholeTrace:
                 first.append(rec)
         return None
 
-    pipeline.run_traces(config, on_trace)
+    report, _ = pipeline.run_traces(config, on_trace, only=lambda tid: tid.startswith(wanted))
     if exact:
-        return exact[0]
+        return exact[0], report
     if not candidates:
         raise UnknownTrace(f"no trace with id or id prefix {wanted!r} in {', '.join(config.paths)}")
     if len(candidates) > 1:
@@ -55,11 +57,12 @@ def find_trace(config: ScanConfig, wanted: str) -> WholeTrace:
         more = len(listed) - MAX_CANDIDATES
         shown = ", ".join(listed[:MAX_CANDIDATES]) + (f" and {more} more" if more > 0 else "")
         raise UnknownTrace(f"trace id prefix {wanted!r} is ambiguous: {len(listed)} traces match: {shown}")
-    return first[0]
+    return first[0], report
 
 
-def build(rec: WholeTrace, flt: Filter) -> dict[str, Any]:
-    """The trace as data: summary, timeline entries in event-time order, and the findings shown."""
+def build(rec: WholeTrace, flt: Filter, report: Report | None = None) -> dict[str, Any]:
+    """The trace as data: summary, timeline entries in event-time order, the findings shown, and the
+    input lines that could not be used (from ``report``, the read that found the trace)."""
     tl = rec.timeline
     merged = rec.merged()
     start = next((item.ts for item in merged if item.ts is not None), None)
@@ -152,6 +155,7 @@ def build(rec: WholeTrace, flt: Filter) -> dict[str, Any]:
         },
         "timeline": entries,
         "findings": [f.to_dict() for f in sorted(shown, key=_finding_order)],
+        "skipped": skipped_view(report),
     }
     if flt.active:
         view["filters"] = list(flt.given)

@@ -17,7 +17,7 @@ import orjson
 from handoff_audit.adapters.native import load_kept, parse_ts
 from handoff_audit.buffer import CloseHook, Collector
 from handoff_audit.classify import TraceResult, classify_trace
-from handoff_audit.models import KEPT_TYPES, Event, Finding, Handoff
+from handoff_audit.models import KEPT_TYPES, Event, Finding, Handoff, Report
 from handoff_audit.pairing import Timeline, build_timeline
 from handoff_audit.summary import Aggregator
 
@@ -119,6 +119,17 @@ def effective_times(events: list[Event]) -> list[float | None]:
 
 
 TraceHook = Callable[[WholeTrace], TraceResult | None]
+
+
+def skipped_view(report: Report | None) -> dict[str, Any]:
+    """The input lines a read could not use, for the views of ``show`` and ``lineage``: how many, and
+    the first of them (as many as the scan report lists) with file, line and reason."""
+    if report is None:
+        return {"count": 0, "lines": []}
+    return {
+        "count": report.summary.skipped,
+        "lines": [{"file": k.file, "line": k.line, "reason": k.reason} for k in report.skipped],
+    }
 
 
 class FullCollector(Collector):

@@ -16,7 +16,9 @@ from handoff_audit.config import ScanConfig
 from handoff_audit.errors import UsageError
 from handoff_audit.filters import Filter, parse_filter, run_filtered
 from handoff_audit.lineage import format_pattern, parse_pattern
+from handoff_audit import pipeline
 from handoff_audit.pipeline import run
+from handoff_audit.show import build, find_trace
 
 INCIDENT = str(SAMPLES / "incident_checkout.jsonl")
 LOST = ["checkout-4121", "checkout-4156", "checkout-4198", "checkout-4233"]  # inventory drops the address
@@ -174,6 +176,50 @@ def test_show_takes_a_unique_prefix_and_lists_an_ambiguous_one(runner: CliRunner
     result = runner.invoke(app, ["show", "nope", INCIDENT])
     assert result.exit_code == 2
     assert "no trace with id or id prefix 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "names, idle",
+    [
+        (["incident_checkout.jsonl", "skipped_lines_bad_input.jsonl"], 10),  # interleaved, closed by the window
+        (["incident_checkout.jsonl"], 200_000),
+        (["frameworks/otlp_openinference_multiple_handoffs.jsonl", "frameworks/agents_sdk_input_filter_drops_tool_output.jsonl"], 5),
+    ],
+)
+def test_show_audits_only_its_trace_yet_shows_it_as_a_read_of_every_trace_does(names: list[str], idle: int) -> None:
+    config = ScanConfig(tuple(str(SAMPLES / n) for n in names), idle_lines=idle)
+    every: dict[str, Any] = {}
+    whole, _ = pipeline.run_traces(config, lambda rec: every.setdefault(rec.trace_id, rec) and None)
+    assert len(every) > 1
+    late = "trace was closed after"
+    for tid, rec in every.items():
+        found, report = find_trace(config, tid)
+        assert build(found, Filter(), report) == build(rec, Filter(), whole) | {"skipped": build(found, Filter(), report)["skipped"]}
+        # Every unusable line is still counted; of the late events, only this trace's are seen.
+        own = {(k.file, k.line) for k in report.skipped}
+        assert {(k.file, k.line) for k in whole.skipped if not k.reason.startswith(late)} <= own
+        assert own <= {(k.file, k.line) for k in whole.skipped}
+        handed: list[str] = []
+        pipeline.run_traces(config, lambda rec: handed.append(rec.trace_id), only=lambda t: t.startswith(tid))
+        assert sorted(handed) == sorted(t for t in every if t.startswith(tid))
+
+
+def test_show_and_lineage_say_which_input_lines_could_not_be_used(runner: CliRunner) -> None:
+    bad = str(SAMPLES / "skipped_lines_bad_input.jsonl")
+    view = _json(runner.invoke(app, ["show", "mixed-bad-lines", bad, "-f", "json"]))
+    assert view["skipped"]["count"] == 4
+    assert [(k["line"], k["reason"]) for k in view["skipped"]["lines"]] == [
+        (4, "'state' is not an object"), (7, "not valid JSON"), (10, "missing 'trace_id'"), (13, "not a JSON object")
+    ]
+    assert _json(runner.invoke(app, ["show", "checkout-4121", INCIDENT, "-f", "json"]))["skipped"] == {"count": 0, "lines": []}
+    text = runner.invoke(app, ["show", "mixed-bad-lines", bad], env={"COLUMNS": "200"}).stdout
+    assert f"4 input lines could not be used (first: {bad}:4: 'state' is not an object); scan lists them all" in text
+    for args in (["--trace", "mixed-bad-lines"], []):
+        view = _json(runner.invoke(app, ["lineage", "order.total", bad, INCIDENT, "-f", "json", *args]))
+        assert view["skipped"]["count"] == 4, args
+        text = runner.invoke(app, ["lineage", "order.total", bad, INCIDENT, *args], env={"COLUMNS": "200"}).stdout
+        assert "4 input lines could not be used" in text, args
+    assert "could not be used" not in runner.invoke(app, ["show", "checkout-4121", INCIDENT]).stdout
 
 
 def test_show_prefers_the_exact_id_over_longer_ones(tmp_path: Path, runner: CliRunner) -> None:

@@ -243,6 +243,7 @@ class NativeAdapter:
         base = sink.seq  # lines read before this input
         seq = base
         max_depth = sink.max_depth
+        only = sink.only
         events = 0
         lineno = sink.line_base  # nonzero when the lines start inside a file (see ranges.py)
         owner = part
@@ -316,6 +317,12 @@ class NativeAdapter:
                             skip(Skipped(name, lineno, "'ts' is neither RFC 3339 nor Unix seconds"))
                             continue
                 seq = base + lineno
+                if only is not None and not only(tid):
+                    events += 1  # a usable event all the same
+                    if seq >= next_expiry:
+                        sink.expire(seq)
+                        next_expiry = sink.next_expiry
+                    continue
                 entry = open_get(tid)
                 if entry is None:
                     entry = sink.trace_entry(tid, seq, name, lineno)

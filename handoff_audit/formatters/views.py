@@ -55,6 +55,17 @@ def _t(text: str, style: str = "") -> Text:
     return Text(printable(text), style=style)
 
 
+def _skipped_note(view: dict[str, Any]) -> list[RenderableType]:
+    """A line on the input lines the read could not use, if any: an event there is missing here."""
+    skipped = view.get("skipped") or {"count": 0, "lines": []}
+    if not skipped["count"]:
+        return []
+    first = skipped["lines"][0] if skipped["lines"] else None
+    where = f" (first: {first['file']}:{first['line']}: {first['reason']})" if first else ""
+    note = f"{plural(skipped['count'], 'input line')} could not be used{where}; scan lists them all"
+    return [_t(note, "yellow")]
+
+
 def _pct(x: float | None) -> str:
     if x is None:
         return "n/a"
@@ -141,7 +152,7 @@ def render_show(view: dict[str, Any], *, width: int = 120, color: bool = False) 
                 node.add(_finding_line(f))
         else:
             tree.add(_line(*lead, typ, " (event type not audited)"))
-    return _print([head, facts, spend, tree], width, color)
+    return _print([head, facts, spend, *_skipped_note(view), tree], width, color)
 
 
 def _handoff_node(parent: Tree, lead: list[tuple[str, str] | str], entry: dict[str, Any], limit: int) -> None:
@@ -199,7 +210,7 @@ def render_lineage(view: dict[str, Any], *, width: int = 120, color: bool = Fals
             for hop in trace["hops"]:
                 table.add_row(*_hop_cells(hop, limit))
             parts.append(table if trace["hops"] else _t(f"trace {trace['trace_id']}: no handoff carried {field}"))
-        return _print(parts, width, color)
+        return _print([*parts, *_skipped_note(view)], width, color)
     total = view["traces"]
     head = _line((field, "bold"), f": carried in {view['traces_with_field']:,} of {plural(total, 'trace')}")
     parts.append(head)
@@ -240,7 +251,7 @@ def render_lineage(view: dict[str, Any], *, width: int = 120, color: bool = Fals
         parts.append(table)
     if rows > MAX_TABLE_ROWS:
         parts.append(_t(f"... and {rows - MAX_TABLE_ROWS:,} more rows: use --format json for all of them, or --edge"))
-    return _print(parts, width, color)
+    return _print([*parts, *_skipped_note(view)], width, color)
 
 
 def _fate_name(fate: dict[str, Any]) -> str:
