@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
+import multiprocessing.pool
 import os
 import subprocess
 import sys
@@ -44,6 +46,17 @@ sys.path.insert(0, str(HERE))
 from corpus import generate  # noqa: E402
 
 DATA = HERE / "data"
+
+# The commands are started by a helper process, started before this one grows. The kernel carries a
+# process's peak RSS over into the commands it starts: started from here after the parse loops, every
+# command would show at least this process's peak.
+_helper: multiprocessing.pool.Pool | None = None
+
+
+def start_helper() -> None:
+    global _helper
+    if _helper is None:
+        _helper = multiprocessing.get_context("spawn").Pool(1)
 
 
 def corpus_path(events: int, faulty: float, seed: int) -> Path:
@@ -107,10 +120,21 @@ def time_pair(path: Path) -> tuple[float, float]:
 
 
 def time_command(args: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, peak RSS in bytes) of one ``python -m handoff_audit`` subprocess.
+    """(wall seconds, CPU seconds, peak RSS in bytes) of one ``python -m handoff_audit`` subprocess,
+    started by the helper process.
 
     CPU time and peak RSS include the worker processes the command waits for.
     """
+    if _helper is None:
+        start_helper()
+    assert _helper is not None
+    wall, cpu, rss, error = _helper.apply(_run_command, (args,))
+    if error is not None:
+        raise SystemExit(error)
+    return wall, cpu, rss
+
+
+def _run_command(args: list[str]) -> tuple[float, float, int, str | None]:
     cmd = [sys.executable, "-m", "handoff_audit", *args]
     # An installed package has its bytecode compiled by pip; let a source checkout keep its own too,
     # rather than compile every module again in every run where PYTHONDONTWRITEBYTECODE is set.
@@ -121,11 +145,12 @@ def time_command(args: list[str]) -> tuple[float, float, int]:
         _, status, usage = os.wait4(proc.pid, 0)  # this child's rusage, with its waited-for children
         wall = time.perf_counter() - t0
         code = os.waitstatus_to_exitcode(status)
+        error = None
         if code not in (0, 1):
             errfile.seek(0)
-            raise SystemExit(f"{' '.join(args)} failed with exit code {code}:\n{errfile.read().decode(errors='replace')}")
+            error = f"{' '.join(args)} failed with exit code {code}:\n{errfile.read().decode(errors='replace')}"
     rss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    return wall, usage.ru_utime + usage.ru_stime, rss
+    return wall, usage.ru_utime + usage.ru_stime, rss, error
 
 
 def time_scan(path: Path, jobs: int | None = 1) -> tuple[float, float, int]:
@@ -247,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2, help="runs of each measurement; the best is reported")
     ap.add_argument("--contracts", action="store_true", help="measure scan --contracts against scan instead")
     a = ap.parse_args(argv)
+    start_helper()
 
     main_path = ensure_corpus(a.events, a.faulty, a.seed)
     if a.contracts:
