@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
         UntilOpt,
         _emit,
         _guard,
+        _note,
         _width,
     )
 
@@ -208,7 +209,7 @@ def register(app: typer.Typer) -> None:
         Example: handoff-audit stats sample_traces/ --format csv --table tax -o tax.csv
         """
         from handoff_audit.filters import parse_filter
-        from handoff_audit.formatters.views import render_stats, stats_csv
+        from handoff_audit.formatters.views import render_stats, skipped_sentence, stats_csv
         from handoff_audit.stats import run_stats
 
         def work() -> int:
@@ -219,6 +220,8 @@ def register(app: typer.Typer) -> None:
             view, _ = run_stats(ScanConfig(tuple(paths), idle_lines=idle_lines), flt)
             if fmt is StatsFormat.csv:
                 text = stats_csv(view, chosen[0])
+                if view["summary"]["skipped"]:  # a CSV table has no room for it
+                    _note("handoff-audit: " + skipped_sentence(view["summary"]["skipped"]))
             elif fmt is StatsFormat.json:
                 text = _json({k: v for k, v in view.items() if k not in TABLE_KEYS or TABLE_KEYS[k] in chosen})
             else:

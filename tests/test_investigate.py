@@ -204,7 +204,7 @@ def test_show_audits_only_its_trace_yet_shows_it_as_a_read_of_every_trace_does(n
         assert sorted(handed) == sorted(t for t in every if t.startswith(tid))
 
 
-def test_show_and_lineage_say_which_input_lines_could_not_be_used(runner: CliRunner) -> None:
+def test_show_lineage_and_stats_say_that_input_lines_could_not_be_used(runner: CliRunner) -> None:
     bad = str(SAMPLES / "skipped_lines_bad_input.jsonl")
     view = _json(runner.invoke(app, ["show", "mixed-bad-lines", bad, "-f", "json"]))
     assert view["skipped"]["count"] == 4
@@ -220,6 +220,13 @@ def test_show_and_lineage_say_which_input_lines_could_not_be_used(runner: CliRun
         text = runner.invoke(app, ["lineage", "order.total", bad, INCIDENT, *args], env={"COLUMNS": "200"}).stdout
         assert "4 input lines could not be used" in text, args
     assert "could not be used" not in runner.invoke(app, ["show", "checkout-4121", INCIDENT]).stdout
+    stats = runner.invoke(app, ["stats", bad, INCIDENT], env={"COLUMNS": "200"})
+    assert "4 input lines could not be used; scan lists them all" in stats.stdout
+    stats = runner.invoke(app, ["stats", bad, "--format", "csv", "--table", "edges"])
+    assert stats.exit_code == 0 and "could not be used" not in stats.stdout
+    assert stats.stderr == "handoff-audit: 4 input lines could not be used; scan lists them all\n"
+    clean = runner.invoke(app, ["stats", INCIDENT, "--format", "csv", "--table", "edges"])
+    assert clean.stderr == "" and "could not be used" not in runner.invoke(app, ["stats", INCIDENT]).stdout
 
 
 def test_show_prefers_the_exact_id_over_longer_ones(tmp_path: Path, runner: CliRunner) -> None:

@@ -61,9 +61,13 @@ def _skipped_note(view: dict[str, Any]) -> list[RenderableType]:
     if not skipped["count"]:
         return []
     first = skipped["lines"][0] if skipped["lines"] else None
+    return [_t(skipped_sentence(skipped["count"], first), "yellow")]
+
+
+def skipped_sentence(count: int, first: dict[str, Any] | None = None) -> str:
+    """``4 input lines could not be used (first: FILE:LINE: REASON); scan lists them all``."""
     where = f" (first: {first['file']}:{first['line']}: {first['reason']})" if first else ""
-    note = f"{plural(skipped['count'], 'input line')} could not be used{where}; scan lists them all"
-    return [_t(note, "yellow")]
+    return f"{plural(count, 'input line')} could not be used{where}; scan lists them all"
 
 
 def _pct(x: float | None) -> str:
@@ -307,6 +311,8 @@ def render_stats(view: dict[str, Any], tables: tuple[str, ...], *, width: int = 
         f"{_pct(s['end_to_end_success_rate'])} ({s['traces_succeeded']:,} of {s['traces']:,})"
         + (f"; filtered: {' '.join(view['filters'])}" if view.get("filters") else "")
     ))
+    if s.get("skipped"):
+        parts.append(_t(skipped_sentence(s["skipped"]), "yellow"))
     if "edges" in tables:
         t = Table(title="Edges", title_justify="left")
         t.add_column("from -> to", no_wrap=True, overflow="ellipsis")
