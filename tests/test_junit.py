@@ -12,7 +12,6 @@ from handoff_audit.api import judge, scan
 from handoff_audit.formatters import render
 from handoff_audit.formatters.junit import xml_safe
 from handoff_audit.pipeline import ScanConfig, run
-from handoff_audit.policy import Thresholds
 
 
 def _parse(text: str, tmp_path: Path) -> JUnitXml:

@@ -7,6 +7,7 @@ from typing import Any
 from conftest import T, kinds
 
 from handoff_audit.adapters.native import make_event
+from handoff_audit.models import Event
 from handoff_audit.pairing import build_timeline, order_events
 
 S: dict[str, Any] = {"order": {"id": "o-1", "total": 10}}
