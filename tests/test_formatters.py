@@ -10,6 +10,7 @@ import pytest
 from conftest import T
 
 from handoff_audit.formatters import REGISTRY, render
+from handoff_audit.formatters._text import _JSON_UNSAFE, _UNSAFE, json_safe, printable
 from handoff_audit.formatters.csv_ import cell
 from handoff_audit.models import FINDING_FIELDS
 
@@ -60,6 +61,16 @@ def test_json_carries_the_design_fields(report) -> None:  # type: ignore[no-unty
 )
 def test_csv_cells_cannot_start_a_formula(value, expected) -> None:  # type: ignore[no-untyped-def]
     assert cell(value) == expected
+
+
+def test_every_character_escaped_for_display_is_one_isprintable_refuses() -> None:
+    # printable() and json_safe() return text that str.isprintable() accepts as it is.
+    for pattern in (_UNSAFE, _JSON_UNSAFE):
+        escaped = [c for c in range(0x110000) if pattern.match(chr(c))]
+        assert len(escaped) > 40
+        assert not any(chr(c).isprintable() for c in escaped)
+    assert printable("caf\u00e9 \u2026 \u00a0x\u200bz") == "caf\u00e9 \u2026 \u00a0x\u200bz"  # refused, nothing to escape
+    assert printable("a\x1bb") == "a\\x1bb" and json_safe('"a\u202eb"') == '"a\\u202eb"'
 
 
 def test_csv_has_one_row_per_finding_with_the_json_columns(report) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,9 @@ _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u
 
 def printable(text: str) -> str:
     """Replace control characters with visible escapes (``\\x1b``, ``\\u202e``)."""
-    return _UNSAFE.sub(_escape, text)
+    # Every character the pattern matches is one ``str.isprintable`` refuses (a test checks all of
+    # them), so most text is returned after one scan in C.
+    return text if text.isprintable() else _UNSAFE.sub(_escape, text)
 
 
 # What JSON may carry raw but a terminal would act on: DEL, C1 controls, line and paragraph
@@ -24,7 +26,7 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e
 
 def json_safe(text: str) -> str:
     """JSON text with the characters above written as ``\\uXXXX`` escapes: the same JSON value."""
-    return _JSON_UNSAFE.sub(_json_escape, text)
+    return text if text.isprintable() else _JSON_UNSAFE.sub(_json_escape, text)
 
 
 def _json_escape(m: re.Match[str]) -> str:

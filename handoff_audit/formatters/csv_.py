@@ -34,11 +34,15 @@ FORMULA_START = "=+-@\uff1d\uff0b\uff0d\uff20"
 _AFTER_SEMICOLON = re.compile(f";(\\s*)(?=[{re.escape(FORMULA_START)}])")
 
 
+_FORMULA_CHARS = frozenset(FORMULA_START)
+
+
 def cell(value: Any) -> str:
     """One CSV cell of text, neutralised against formula injection and made printable."""
     text = printable("" if value is None else str(value))
-    text = _AFTER_SEMICOLON.sub(r";\1'", text)
-    return "'" + text if text.lstrip()[:1] in tuple(FORMULA_START) else text
+    if ";" in text:
+        text = _AFTER_SEMICOLON.sub(r";\1'", text)
+    return "'" + text if text.lstrip()[:1] in _FORMULA_CHARS else text
 
 
 def _json_cell(value: Any) -> str:
