@@ -75,6 +75,10 @@ class Collector:
         # The lines of other traces are still read and checked, so that every unusable line is
         # counted, but they are neither kept nor audited.
         self.only: Callable[[str], bool] | None = None
+        # With ``only``: byte strings one of which the line of any such trace's event must hold, unless
+        # it writes something escaped. The native reader passes over the other lines without parsing
+        # them, and counts them in ``agg.passed_over``.
+        self.mention: tuple[bytes, ...] | None = None
 
     def add(self, ev: Event, data: dict[str, Any] | None = None) -> None:
         """Take one event; its ``seq`` counts input lines and must not go back.

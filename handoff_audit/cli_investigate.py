@@ -101,8 +101,8 @@ def register(app: typer.Typer) -> None:
 
         def work() -> int:
             flt = parse_filter(None, agent, edge, class_, kind, since, until)
-            rec, report = show_mod.find_trace(ScanConfig(tuple(paths), idle_lines=idle_lines), trace_id)
-            view = show_mod.build(rec, flt, report)
+            rec, skipped = show_mod.find_trace(ScanConfig(tuple(paths), idle_lines=idle_lines), trace_id)
+            view = show_mod.build(rec, flt, skipped)
             width, color = terminal(output)
             _emit(_json(view) if fmt is ViewFormat.json else render_show(view, width=width, color=color), output)
             return 0
@@ -160,8 +160,11 @@ def register(app: typer.Typer) -> None:
                 return None
 
             # With --trace, only the named traces are kept and audited; every line is still checked.
-            report, _ = pipeline.run_traces(
-                ScanConfig(tuple(paths), idle_lines=idle_lines), on_trace, only=flt.trace_id_ok if trace else None
+            report, read = pipeline.run_traces(
+                ScanConfig(tuple(paths), idle_lines=idle_lines),
+                on_trace,
+                only=flt.trace_id_ok if trace else None,
+                mention=pipeline.mentions([t.removesuffix("*") for t in trace]) if trace else None,
             )
             field = lin.format_pattern(pattern)
             if trace:
@@ -171,7 +174,7 @@ def register(app: typer.Typer) -> None:
             else:
                 view = agg.to_dict(field)
             view["version"] = 1
-            view["skipped"] = skipped_view(report)
+            view["skipped"] = skipped_view(report, read.passed_over)
             if flt.active:
                 view["filters"] = list(flt.given)
             width, color = terminal(output)

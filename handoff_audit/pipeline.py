@@ -132,12 +132,25 @@ def _jobs(asked: int | None, sources: list[Source]) -> int:
     return asked
 
 
+def mentions(ids: Sequence[str]) -> tuple[bytes, ...] | None:
+    """The ``mention`` of ``run_traces`` for trace ids or starts of ids: their UTF-8 bytes; None
+    (read every line) when one is empty or cannot be written in UTF-8."""
+    try:
+        found = tuple(i.encode() for i in ids)
+    except UnicodeEncodeError:
+        return None
+    return found if found and all(found) else None
+
+
 def _sources(config: ScanConfig) -> list[Source]:
     return inputs(config.paths)
 
 
 def run_traces(
-    config: ScanConfig, on_trace: TraceHook, only: Callable[[str], bool] | None = None
+    config: ScanConfig,
+    on_trace: TraceHook,
+    only: Callable[[str], bool] | None = None,
+    mention: tuple[bytes, ...] | None = None,
 ) -> tuple[Report, Aggregator]:
     """Audit every input in one process, keeping every event of a trace until it closes.
 
@@ -147,8 +160,15 @@ def run_traces(
     With ``only``, just the traces whose id it accepts are kept and audited: every line is still read,
     checked and counted, as an event or a skipped line. The late events of other traces, which are not
     followed, count as events, not as skipped lines; no other trace is in the report.
+
+    ``mention`` goes further (with ``only``): byte strings one of which every event line of those
+    traces holds, unless the line escapes something (the ids asked for, or their starts). A native
+    line that holds none of them is passed over unparsed; the report counts such lines in
+    ``passed_over``, and its events and skipped lines are then those of the lines read.
     """
-    agg = _audit(_sources(config), config, 0, 1, on_trace, only=only)
+    agg = _audit(_sources(config), config, 0, 1, on_trace, only=only, mention=mention)
+    if agg.events == 0 and agg.passed_over:
+        return agg.report(), agg  # no line read was an event: for the caller to say what it looked for
     return finish([agg]), agg
 
 
@@ -160,6 +180,7 @@ def _audit(
     on_trace: TraceHook | None = None,
     hook: CloseHook | None = None,
     only: Callable[[str], bool] | None = None,
+    mention: tuple[bytes, ...] | None = None,
 ) -> Aggregator:
     agg, contract_hook, checker = new_aggregator(sources, config)
     if checker is not None:
@@ -170,6 +191,7 @@ def _audit(
         collector = FullCollector(config.idle_lines, agg, on_trace, hook)
     collector.max_depth = config.limits.max_depth
     collector.only = only
+    collector.mention = mention
     gc_was_enabled = gc.isenabled()
     gc.disable()  # parsed events hold no reference cycles, and the cyclic collector's passes cost time
     # The first partition reads every line of every input, so its position is the run's.

@@ -14,7 +14,7 @@ from handoff_audit.config import ScanConfig
 from handoff_audit.diffing import diff_states, format_path
 from handoff_audit.errors import InputError
 from handoff_audit.filters import Filter
-from handoff_audit.models import Event, Finding, Handoff, Report
+from handoff_audit.models import Event, Finding, Handoff
 from handoff_audit.whole_trace import Extra, WholeTrace, skipped_view
 from handoff_audit.rules import FailureClass
 
@@ -26,12 +26,13 @@ class UnknownTrace(InputError):
     """No trace, or more than one, answers to the id or prefix given."""
 
 
-def find_trace(config: ScanConfig, wanted: str) -> tuple[WholeTrace, Report]:
+def find_trace(config: ScanConfig, wanted: str) -> tuple[WholeTrace, dict[str, Any]]:
     """Read every input and return the trace whose id is ``wanted``, or the one it is a prefix of,
-    with the report of the read (for its skipped lines).
+    with the lines of the read that could not be used (``skipped_view``).
 
-    Every line is read and checked, but only the traces whose id starts with ``wanted`` are kept and
-    audited; of those, only the exact match and the first prefix match are kept in memory.
+    Only the traces whose id starts with ``wanted`` are kept and audited; of those, only the exact
+    match and the first prefix match are kept in memory. A native line that does not hold ``wanted``
+    (and escapes nothing) is passed over unparsed: it cannot be an event of such a trace.
     """
     exact: list[WholeTrace] = []
     first: list[WholeTrace] = []
@@ -47,9 +48,12 @@ def find_trace(config: ScanConfig, wanted: str) -> tuple[WholeTrace, Report]:
                 first.append(rec)
         return None
 
-    report, _ = pipeline.run_traces(config, on_trace, only=lambda tid: tid.startswith(wanted))
+    report, agg = pipeline.run_traces(
+        config, on_trace, only=lambda tid: tid.startswith(wanted), mention=pipeline.mentions([wanted])
+    )
+    skipped = skipped_view(report, agg.passed_over)
     if exact:
-        return exact[0], report
+        return exact[0], skipped
     if not candidates:
         raise UnknownTrace(f"no trace with id or id prefix {wanted!r} in {', '.join(config.paths)}")
     if len(candidates) > 1:
@@ -57,12 +61,12 @@ def find_trace(config: ScanConfig, wanted: str) -> tuple[WholeTrace, Report]:
         more = len(listed) - MAX_CANDIDATES
         shown = ", ".join(listed[:MAX_CANDIDATES]) + (f" and {more} more" if more > 0 else "")
         raise UnknownTrace(f"trace id prefix {wanted!r} is ambiguous: {len(listed)} traces match: {shown}")
-    return first[0], report
+    return first[0], skipped
 
 
-def build(rec: WholeTrace, flt: Filter, report: Report | None = None) -> dict[str, Any]:
+def build(rec: WholeTrace, flt: Filter, skipped: dict[str, Any] | None = None) -> dict[str, Any]:
     """The trace as data: summary, timeline entries in event-time order, the findings shown, and the
-    input lines that could not be used (from ``report``, the read that found the trace)."""
+    input lines that could not be used (``skipped``, from the read that found the trace)."""
     tl = rec.timeline
     merged = rec.merged()
     start = next((item.ts for item in merged if item.ts is not None), None)
@@ -155,7 +159,7 @@ def build(rec: WholeTrace, flt: Filter, report: Report | None = None) -> dict[st
         },
         "timeline": entries,
         "findings": [f.to_dict() for f in sorted(shown, key=_finding_order)],
-        "skipped": skipped_view(report),
+        "skipped": skipped if skipped is not None else skipped_view(None),
     }
     if flt.active:
         view["filters"] = list(flt.given)

@@ -49,6 +49,8 @@ class Aggregator:
         self.traces_succeeded = 0
         self.skipped_count = 0
         self.skipped: list[Skipped] = []
+        # Lines not parsed because they cannot hold an event of the traces asked for (``show``).
+        self.passed_over = 0
         self.unknown_types: Counter[str] = Counter()
         self.agent_ends: dict[str, list[int]] = {}  # agent -> [agent.end events, of them ok]; filled while reading
         self.edges: dict[tuple[str, str], _Edge] = {}
@@ -120,6 +122,7 @@ class Aggregator:
             out.retries += p.retries
             out.traces_succeeded += p.traces_succeeded
             out.skipped_count += p.skipped_count
+            out.passed_over += p.passed_over
             out.skipped.extend(p.skipped)
             out.unknown_types.update(p.unknown_types)
             for agent, (ends, ok) in p.agent_ends.items():

@@ -121,14 +121,16 @@ def effective_times(events: list[Event]) -> list[float | None]:
 TraceHook = Callable[[WholeTrace], TraceResult | None]
 
 
-def skipped_view(report: Report | None) -> dict[str, Any]:
-    """The input lines a read could not use, for the views of ``show`` and ``lineage``: how many, and
-    the first of them (as many as the scan report lists) with file, line and reason."""
+def skipped_view(report: Report | None, passed_over: int = 0) -> dict[str, Any]:
+    """The input lines a read could not use, for the views of ``show`` and ``lineage``: how many, the
+    first of them (as many as the scan report lists) with file, line and reason, and how many lines
+    were passed over unread (``run_traces``'s ``mention``)."""
     if report is None:
-        return {"count": 0, "lines": []}
+        return {"count": 0, "lines": [], "not_read": passed_over}
     return {
         "count": report.summary.skipped,
         "lines": [{"file": k.file, "line": k.line, "reason": k.reason} for k in report.skipped],
+        "not_read": passed_over,
     }
 
 

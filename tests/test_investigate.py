@@ -12,7 +12,7 @@ from conftest import SAMPLES, T, write_events
 from typer.testing import CliRunner
 
 from handoff_audit.cli import app
-from handoff_audit.config import ScanConfig
+from handoff_audit.config import Limits, ScanConfig
 from handoff_audit.errors import UsageError
 from handoff_audit.filters import Filter, parse_filter, run_filtered
 from handoff_audit.lineage import format_pattern, parse_pattern
@@ -192,33 +192,67 @@ def test_show_audits_only_its_trace_yet_shows_it_as_a_read_of_every_trace_does(n
     whole, _ = pipeline.run_traces(config, lambda rec: every.setdefault(rec.trace_id, rec) and None)
     assert len(every) > 1
     late = "trace was closed after"
+    lines = {(str(SAMPLES / n), i): raw for n in names for i, raw in enumerate(_lines(SAMPLES / n), 1)}
+    native = {key for key in lines if "frameworks" not in key[0]}  # the others are span exports: read whole
     for tid, rec in every.items():
-        found, report = find_trace(config, tid)
-        assert build(found, Filter(), report) == build(rec, Filter(), whole) | {"skipped": build(found, Filter(), report)["skipped"]}
-        # Every unusable line is still counted; of the late events, only this trace's are seen.
-        own = {(k.file, k.line) for k in report.skipped}
-        assert {(k.file, k.line) for k in whole.skipped if not k.reason.startswith(late)} <= own
-        assert own <= {(k.file, k.line) for k in whole.skipped}
+        found, skipped = find_trace(config, tid)
+        assert build(found, Filter(), skipped) == build(rec, Filter(), whole) | {"skipped": skipped}
+        # A native line is read when it names the id or escapes something; every unusable one of those is
+        # counted, and of the late events only this trace's are seen.
+        read = {k for k in lines if k not in native or tid.encode() in lines[k] or b"\\" in lines[k]}
+        shown = {(k["file"], k["line"]) for k in skipped["lines"]}
+        assert {(k.file, k.line) for k in whole.skipped if not k.reason.startswith(late)} & read <= shown
+        assert shown <= {(k.file, k.line) for k in whole.skipped} & read
+        assert skipped["count"] == len(shown) and skipped["not_read"] == len(set(lines) - read)
         handed: list[str] = []
         pipeline.run_traces(config, lambda rec: handed.append(rec.trace_id), only=lambda t: t.startswith(tid))
         assert sorted(handed) == sorted(t for t in every if t.startswith(tid))
 
 
+def _lines(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    return lines[:-1] if data.endswith(b"\n") else lines
+
+
+def test_show_finds_its_trace_where_a_line_escapes_the_id_or_is_too_long(tmp_path: Path) -> None:
+    t = T("esc-1").hop("a", "b", {"x": 1}).hop("b", "c", {"x": 1}).outcome("c")
+    path = write_events(tmp_path / "e.jsonl", t.events + T("other").hop("a", "b", {"x": 2}).events)
+    text = path.read_bytes().replace(b'"esc-1"', b'"\\u0065sc-1"', 2)  # the first two lines name it escaped
+    path.write_bytes(text + b'{"trace_id": "esc-1", "type": "outcome", "agent": "' + b"z" * 200 + b'"}\n')
+    plain = tmp_path / "p.jsonl"
+    plain.write_bytes(text.replace(b'"\\u0065sc-1"', b'"esc-1"'))
+    rec, skipped = find_trace(ScanConfig((str(path),), limits=Limits(max_line_bytes=150)), "esc-1")
+    escaped = build(rec, Filter(), skipped)
+    rec, skipped = find_trace(ScanConfig((str(plain),)), "esc-1")
+    unescaped = build(rec, Filter(), skipped)
+    def events(view: dict[str, Any]) -> list[Any]:
+        return [{k: v for k, v in entry.items() if k != "file"} for entry in view["timeline"]]
+
+    assert events(escaped) == events(unescaped) and escaped["summary"]["events"] == 5
+    assert escaped["skipped"]["count"] == 1 and escaped["skipped"]["lines"][0]["reason"].startswith("line longer than")
+    assert escaped["skipped"]["not_read"] == unescaped["skipped"]["not_read"] == 2  # the other trace's lines
+
+
 def test_show_lineage_and_stats_say_that_input_lines_could_not_be_used(runner: CliRunner) -> None:
     bad = str(SAMPLES / "skipped_lines_bad_input.jsonl")
+    # show reads the lines that name its trace: of the four unusable lines, only line 4 does.
     view = _json(runner.invoke(app, ["show", "mixed-bad-lines", bad, "-f", "json"]))
-    assert view["skipped"]["count"] == 4
-    assert [(k["line"], k["reason"]) for k in view["skipped"]["lines"]] == [
-        (4, "'state' is not an object"), (7, "not valid JSON"), (10, "missing 'trace_id'"), (13, "not a JSON object")
-    ]
-    assert _json(runner.invoke(app, ["show", "checkout-4121", INCIDENT, "-f", "json"]))["skipped"] == {"count": 0, "lines": []}
+    assert view["skipped"] == {"count": 1, "lines": [{"file": bad, "line": 4, "reason": "'state' is not an object"}],
+                               "not_read": 3}
+    clean = _json(runner.invoke(app, ["show", "checkout-4121", INCIDENT, "-f", "json"]))["skipped"]
+    assert clean["count"] == 0 and clean["lines"] == [] and clean["not_read"] > 0
     text = runner.invoke(app, ["show", "mixed-bad-lines", bad], env={"COLUMNS": "200"}).stdout
+    assert (f"1 input line naming the trace id could not be used (first: {bad}:4: 'state' is not an object);"
+            " scan checks every line") in text
+    view = _json(runner.invoke(app, ["lineage", "order.total", bad, INCIDENT, "-f", "json", "--trace", "mixed-bad-lines"]))
+    assert view["skipped"]["count"] == 1 and view["skipped"]["not_read"] > 3
+    text = runner.invoke(app, ["lineage", "order.total", bad, INCIDENT, "--trace", "mixed*"], env={"COLUMNS": "200"}).stdout
+    assert "1 input line naming the trace id could not be used" in text
+    view = _json(runner.invoke(app, ["lineage", "order.total", bad, INCIDENT, "-f", "json"]))
+    assert view["skipped"]["count"] == 4 and view["skipped"]["not_read"] == 0
+    text = runner.invoke(app, ["lineage", "order.total", bad, INCIDENT], env={"COLUMNS": "200"}).stdout
     assert f"4 input lines could not be used (first: {bad}:4: 'state' is not an object); scan lists them all" in text
-    for args in (["--trace", "mixed-bad-lines"], []):
-        view = _json(runner.invoke(app, ["lineage", "order.total", bad, INCIDENT, "-f", "json", *args]))
-        assert view["skipped"]["count"] == 4, args
-        text = runner.invoke(app, ["lineage", "order.total", bad, INCIDENT, *args], env={"COLUMNS": "200"}).stdout
-        assert "4 input lines could not be used" in text, args
     assert "could not be used" not in runner.invoke(app, ["show", "checkout-4121", INCIDENT]).stdout
     stats = runner.invoke(app, ["stats", bad, INCIDENT], env={"COLUMNS": "200"})
     assert "4 input lines could not be used; scan lists them all" in stats.stdout

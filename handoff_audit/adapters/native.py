@@ -244,6 +244,8 @@ class NativeAdapter:
         seq = base
         max_depth = sink.max_depth
         only = sink.only
+        mention = sink.mention
+        passed_over = 0
         events = 0
         lineno = sink.line_base  # nonzero when the lines start inside a file (see ranges.py)
         owner = part
@@ -259,6 +261,19 @@ class NativeAdapter:
                     # whose trace id cannot be read off its bytes is parsed by every partition.
                     owner = line_owner(raw, parts)
                     if owner >= 0 and owner != part:
+                        continue
+                if mention is not None and b"\\" not in raw and type(raw) is bytes:
+                    # Without an escape, a line's strings are their own bytes: a line that holds none
+                    # of the ids asked for is no event of their traces, and is not parsed.
+                    for m in mention:
+                        if m in raw:
+                            break
+                    else:
+                        passed_over += 1
+                        seq = base + lineno
+                        if seq >= next_expiry:
+                            sink.expire(seq)
+                            next_expiry = sink.next_expiry
                         continue
                 try:
                     ev: Any = loads(raw)
@@ -386,6 +401,7 @@ class NativeAdapter:
         finally:
             sink.seq = base + lineno
             sink.agg.events += events
+            sink.agg.passed_over += passed_over
             sink.last_line = lineno
 
 

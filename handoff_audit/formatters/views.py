@@ -61,12 +61,16 @@ def _skipped_note(view: dict[str, Any]) -> list[RenderableType]:
     if not skipped["count"]:
         return []
     first = skipped["lines"][0] if skipped["lines"] else None
-    return [_t(skipped_sentence(skipped["count"], first), "yellow")]
+    return [_t(skipped_sentence(skipped["count"], first, bool(skipped.get("not_read"))), "yellow")]
 
 
-def skipped_sentence(count: int, first: dict[str, Any] | None = None) -> str:
-    """``4 input lines could not be used (first: FILE:LINE: REASON); scan lists them all``."""
+def skipped_sentence(count: int, first: dict[str, Any] | None = None, partial: bool = False) -> str:
+    """``4 input lines could not be used (first: FILE:LINE: REASON); scan lists them all``; with
+    ``partial``, the lines read were only those that name a trace id asked for."""
     where = f" (first: {first['file']}:{first['line']}: {first['reason']})" if first else ""
+    if partial:
+        return (f"{plural(count, 'input line')} naming the trace id could not be used{where};"
+                " scan checks every line")
     return f"{plural(count, 'input line')} could not be used{where}; scan lists them all"
 
 
