@@ -159,12 +159,13 @@ def register(app: typer.Typer) -> None:
                     agg.add(hops)
                 return None
 
-            # With --trace, only the named traces are kept and audited; every line is still checked.
+            # With --trace, only the named traces are kept and audited, and lines that cannot be
+            # theirs are passed over unread (see run_traces).
             report, read = pipeline.run_traces(
                 ScanConfig(tuple(paths), idle_lines=idle_lines),
                 on_trace,
                 only=flt.trace_id_ok if trace else None,
-                mention=pipeline.mentions([t.removesuffix("*") for t in trace]) if trace else None,
+                mention=pipeline.mentions(flt.trace_id_texts()) if trace else None,
             )
             field = lin.format_pattern(pattern)
             if trace:

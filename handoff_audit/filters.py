@@ -46,6 +46,10 @@ class Filter:
 
     # --- single tests ---------------------------------------------------------------------------
 
+    def trace_id_texts(self) -> list[str]:
+        """What each ``--trace`` value says an id is or starts with (its final ``*`` dropped)."""
+        return [t[:-1] if t.endswith("*") else t for t in self.traces]
+
     def trace_id_ok(self, trace_id: str) -> bool:
         """The trace id passes ``--trace`` (an id, or a prefix written with a final ``*``)."""
         if not self.traces:

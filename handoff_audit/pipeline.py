@@ -100,10 +100,11 @@ def audit(config: ScanConfig, part: int = 0, parts: int = 1) -> Aggregator:
 
 
 def finish(partials: Sequence[Aggregator]) -> Report:
-    """Merge the partial results of every partition into the report; InputError without events."""
+    """Merge the partial results of every partition into the report; InputError without events
+    (unless lines were passed over unread: whether they held events is not known)."""
     agg = Aggregator.merged(partials)
     names = agg.inputs
-    if agg.events == 0:
+    if agg.events == 0 and not agg.passed_over:
         where = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         n = agg.skipped_count
         detail = ""
@@ -167,8 +168,6 @@ def run_traces(
     ``passed_over``, and its events and skipped lines are then those of the lines read.
     """
     agg = _audit(_sources(config), config, 0, 1, on_trace, only=only, mention=mention)
-    if agg.events == 0 and agg.passed_over:
-        return agg.report(), agg  # no line read was an event: for the caller to say what it looked for
     return finish([agg]), agg
 
 
