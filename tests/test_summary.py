@@ -41,3 +41,20 @@ def test_latency_per_edge_and_clock_skew_ignored(audit) -> None:
     [edge] = audit(events).summary.edges
     assert round(edge.latency_p50_ms or 0, 6) == 200.0
     assert round(edge.latency_p95_ms or 0, 6) == 400.0
+
+
+def test_a_finding_crosses_a_process_boundary_whole() -> None:
+    import copy
+    import pickle
+    from dataclasses import fields
+
+    from handoff_audit.models import Finding
+
+    # Every field set to a value distinct from its default, so a field lost on the way shows.
+    values = {f.name: f"v-{f.name}" for f in fields(Finding)}
+    values.update(sent={"a": [1, None]}, received=2.5, line=7, order=3)
+    f = Finding(**values)
+    for again in (pickle.loads(pickle.dumps(f, protocol=p)) for p in range(2, pickle.HIGHEST_PROTOCOL + 1)):
+        assert again == f and type(again) is Finding
+        assert {n.name: getattr(again, n.name) for n in fields(Finding)} == values
+    assert copy.copy(f) == f and copy.deepcopy(f) == f
