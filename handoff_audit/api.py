@@ -36,7 +36,8 @@ def scan(
 ) -> Report:
     """Audit trace files (or directories of them) and judge the result.
 
-    ``paths`` is one path or several; directories are searched for ``*.jsonl`` and ``*.jsonl.gz``.
+    ``paths`` is one path or several; directories are searched for ``*.jsonl``, ``*.json`` and their
+    ``.gz`` and ``.zst`` forms (``sources.TRACE_SUFFIXES``).
     ``fail_on`` and ``ignore`` take class names, kinds or rule codes (``ignore`` drops those findings
     before anything is counted). ``max_failure_rate`` is an overall rate or a mapping of ``"overall"``
     and class names to rates; rates are numbers (0.05) or percentages ("5%"). ``baseline`` is a
