@@ -150,7 +150,7 @@ def compare(old: SavedReport, new: SavedReport, tolerance: float = 0.0) -> Compa
         b, a = before[key], after[key]
         if a != b:
             word = "worse" if a > b else "better"
-            edge_lines.append(f"  {printable(key[0])} {key[1]}: {b:,} -> {a:,} ({word})")
+            edge_lines.append(f"  {printable(f'{key[0]} {key[1]}')}: {b:,} -> {a:,} ({word})")
     lines.append("findings by edge and class:" if edge_lines else "findings by edge and class: no change")
     lines.extend(edge_lines)
 

@@ -13,7 +13,7 @@ import typer
 
 from handoff_audit.cli import DebugOpt, InputFormat, InputFormatOpt, PathsArg, QuietOpt, StrictOpt, _guard, _note, app
 from handoff_audit.errors import HandoffAuditError, InputError
-from handoff_audit.formatters._text import plural
+from handoff_audit.formatters._text import plural, printable
 
 T = TypeVar("T")
 
@@ -50,7 +50,7 @@ def convert(
             run_convert(tuple(paths), result, input_format.adapter())
             fh.flush()
             for item in result.skipped:
-                _note(f"handoff-audit: skipped {_safe(item.file)}:{item.line}: {_safe(item.reason)}")
+                _note(f"handoff-audit: skipped {printable(item.file)}:{item.line}: {printable(item.reason)}")
             # Raised here, an error leaves no output file behind.
             if result.events == 0:
                 raise InputError(f"{', '.join(paths)}: no usable events")
@@ -64,11 +64,6 @@ def convert(
         return 0
 
     raise typer.Exit(_guard(work, debug))
-
-
-def _safe(text: str) -> str:
-    """No control characters from trace data on the terminal."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def _write_file(into: Callable[[BinaryIO], T], output: Path) -> T:

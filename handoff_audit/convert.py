@@ -16,6 +16,7 @@ import orjson
 from handoff_audit.adapters import REGISTRY, read_inputs
 from handoff_audit.adapters.native import MAX_DEPTH, check_event, depth, parse_failure
 from handoff_audit.config import Limits
+from handoff_audit.formatters._text import json_safe
 from handoff_audit.models import Skipped
 from handoff_audit.sources import inputs
 
@@ -35,9 +36,10 @@ class Conversion:
         self.skipped.append(item)
 
     def write_event(self, ev: dict[str, Any]) -> None:
-        """Write one native event as a line."""
+        """Write one native event as a line: characters a terminal would act on, or that a reader
+        would not see, as ``\\uXXXX`` escapes, as in the JSON reports (the same JSON value)."""
         self.events += 1
-        self.write(orjson.dumps(ev) + b"\n")
+        self.write(json_safe(orjson.dumps(ev).decode()).encode() + b"\n")
 
 
 def convert(paths: tuple[str, ...], out: Conversion, input_format: str | None = None) -> None:

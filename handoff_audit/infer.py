@@ -20,6 +20,7 @@ from genson import SchemaBuilder
 
 from handoff_audit.classify import Refine, TraceResult
 from handoff_audit.config import ScanConfig
+from handoff_audit.formatters._text import has_unsafe, json_safe
 from handoff_audit.pairing import Timeline
 from handoff_audit.summary import percentile
 
@@ -120,10 +121,19 @@ def draft_contracts(config: ScanConfig, *, as_json: bool = False) -> Draft:
         *(f"#   {_comment(n)}" for n in notes),
     ]
     if as_json:
-        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        text = json_safe(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
     else:
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter where PyYAML has it
-        body = yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+
+        def dump(allow_unicode: bool) -> str:
+            return str(yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=allow_unicode,
+                                 default_flow_style=False, width=100))
+
+        body = dump(True)
+        if has_unsafe(body):
+            # YAML counts bidirectional controls, zero-width and line-separator characters as printable
+            # and would write them raw; escaped, every non-ASCII character is then written \uXXXX.
+            body = dump(False)
         text = "\n".join(header) + "\n" + body
     return Draft(
         text,

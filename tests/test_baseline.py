@@ -135,3 +135,26 @@ def test_a_baseline_without_per_class_counts_is_compared_on_overall_rates(tmp_pa
     assert saved.handoff_failure_rate == pytest.approx(1 / 6, abs=1e-6)
     result = CliRunner().invoke(app, ["scan", CLEAN, LOSS, "--baseline", str(base)])
     assert result.exit_code == 0, result.stderr
+
+
+def test_compare_prints_nothing_from_a_report_raw(tmp_path: Path) -> None:
+    # A report file is trace data at one remove: every string in it, keys included, may be hostile.
+    evil = "x\x1b]0;pwn\x07\x1b[2J\u202e\u200b"
+    old = _report_file(tmp_path, "old.json", CLEAN)
+    data = orjson.loads(_report_file(tmp_path, "new.json", CLEAN, LOSS).read_bytes())
+
+    def poison(node):  # type: ignore[no-untyped-def]
+        if isinstance(node, dict):
+            return {(k + evil if k in ("by_class",) else k): poison(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [poison(v) for v in node]
+        return node + evil if isinstance(node, str) else node
+
+    data["findings"] = poison(data["findings"])
+    data["summary"]["failed_handoffs_by_class"][evil] = 3
+    new = tmp_path / "evil.json"
+    new.write_bytes(orjson.dumps(data))
+    result = CliRunner().invoke(app, ["compare", str(old), str(new)])
+    assert result.exit_code == 1
+    assert "\\x1b]0;pwn\\x07" in result.stdout
+    assert all(line.isprintable() for line in result.stdout.splitlines())

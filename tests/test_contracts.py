@@ -418,6 +418,20 @@ def test_a_draft_of_the_clean_run_round_trips(tmp_path: Path) -> None:
     assert "shipping_address" in first["input"]["schema"]["properties"]["customer"]["required"]
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_draft_writes_no_invisible_or_control_character_raw(tmp_path: Path, as_json: bool) -> None:
+    # YAML counts bidirectional, zero-width and line-separator characters as printable.
+    frm, to = "plan\u202e\u2028er\x85", "b\u200bx\U000e0041"
+    events = T("t").hop(frm, to, {"k": 1}).outcome(to).events + T("u").hop("a", "caf\u00e9", {"k": 1}).events
+    path = str(write_events(tmp_path / "t.jsonl", events))
+    draft = draft_contracts(ScanConfig((path,)), as_json=as_json)
+    assert all(line.isprintable() for line in draft.text.split("\n"))
+    contract = tmp_path / ("draft.json" if as_json else "draft.yaml")
+    contract.write_text(draft.text, encoding="utf-8")
+    cs = load_contracts(str(contract))
+    assert {(ec.from_agent, ec.to_agent) for ec in cs.edges} == {(frm, to), ("a", "caf\u00e9")}
+
+
 def test_a_draft_holds_only_what_every_clean_state_had(tmp_path: Path) -> None:
     events = (
         T("t1").hop("a", "b", {"k": 1, "opt": "x", "n": 1}).outcome("b").events

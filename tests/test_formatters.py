@@ -69,8 +69,23 @@ def test_every_character_escaped_for_display_is_one_isprintable_refuses() -> Non
         escaped = [c for c in range(0x110000) if pattern.match(chr(c))]
         assert len(escaped) > 40
         assert not any(chr(c).isprintable() for c in escaped)
-    assert printable("caf\u00e9 \u2026 \u00a0x\u200bz") == "caf\u00e9 \u2026 \u00a0x\u200bz"  # refused, nothing to escape
+    assert printable("caf\u00e9 \u2026 \u00a0x") == "caf\u00e9 \u2026 \u00a0x"  # refused, nothing to escape
     assert printable("a\x1bb") == "a\\x1bb" and json_safe('"a\u202eb"') == '"a\\u202eb"'
+
+
+def test_invisible_format_characters_are_shown_and_json_keeps_their_value() -> None:
+    import unicodedata
+
+    # Every format character (Cf) of this Python's Unicode data: zero-width spaces and joiners, tag
+    # characters, bidirectional controls. Invisible, they could make "ad\u200bmin" pass for "admin".
+    format_chars = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(format_chars) > 150
+    for ch in format_chars:
+        assert _UNSAFE.match(ch) and _JSON_UNSAFE.match(ch), f"U+{ord(ch):04X}"
+    text = "ad\u200bmin \U000e0041 \u2066x\u2069 \ufeff"
+    assert printable(text) == "ad\\u200bmin \\U000e0041 \\u2066x\\u2069 \\ufeff"
+    encoded = json_safe(orjson.dumps({"v": "".join(format_chars)}).decode())
+    assert encoded.isascii() and orjson.loads(encoded) == {"v": "".join(format_chars)}
 
 
 def test_csv_has_one_row_per_finding_with_the_json_columns(report) -> None:  # type: ignore[no-untyped-def]
@@ -108,3 +123,4 @@ def test_csv_quotes_carriage_returns_and_leaves_json_numbers_alone(audit) -> Non
     by_path = {r[8]: r for r in rows[1:]}
     assert (by_path["n"][9], by_path["n"][10]) == ("-5", "-50")
     assert by_path["s"][10] == '"line\\rbreak"'
+

@@ -50,6 +50,11 @@ def test_md_leaves_no_mention_issue_reference_or_autolink() -> None:
     )
 
 
+def test_md_starts_no_math() -> None:
+    # GitHub renders $...$ and $$...$$ as math, which would reshape a value like "$x^2$".
+    assert md("$x^2$ and $$y$$") == "&#36;x^2&#36; and &#36;&#36;y&#36;&#36;"
+
+
 def test_md_and_mermaid_escape_control_characters() -> None:
     assert md("a\x1b[31m\nb") == "a&#92;x1b&#91;31m&#92;x0ab"  # renders as a\x1b[31m\x0ab
     assert mermaid_label('x"]; click a "http://e"') == "x#34;#93;#59; click a #34;http://e#34;"

@@ -233,6 +233,21 @@ def test_convert_command_writes_native_events_and_scan_reads_them(tmp_path: Path
     assert {f["kind"] for f in json.loads(scanned.stdout)["findings"]} == {"renamed_field", "unit_changed"}
 
 
+def test_convert_writes_nothing_a_terminal_would_act_on_and_keeps_every_value(tmp_path: Path) -> None:
+    hostile = "x\x85y\x9bz\u202e\u2066\u200b\u2028\U000e0041\x1b[31m"
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"trace_id": "t" + hostile, "type": "agent.start", "agent": hostile}) + "\n",
+                   encoding="utf-8")
+    bad = tmp_path / f"f{hostile[:9]}.jsonl"
+    bad.write_text("{\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["convert", str(src), str(bad)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.isascii() and result.stdout.count("\n") == 1
+    assert json.loads(result.stdout) == {"trace_id": "t" + hostile, "type": "agent.start", "agent": hostile}
+    [note] = [line for line in result.stderr.splitlines() if "skipped" in line and ":1:" in line]
+    assert note.isprintable() and "\\u202e\\u2066\\u200b" in note  # \u, never the ambiguous \x202e
+
+
 def test_convert_of_nothing_usable_exits_2_with_one_line(tmp_path: Path) -> None:
     junk = tmp_path / "junk.jsonl"
     junk.write_text("hello\n")

@@ -24,8 +24,9 @@ MAX_GRAPH_EDGES = 60
 TEXT_WIDTH = 80  # characters of one cell taken from a trace
 ABSENT_KINDS = frozenset({"removed_field", "not_forwarded"})
 
-# Characters that Markdown or HTML would read as syntax, and ':' '.' that start autolinks.
-_MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()<>#+\-.!|&~@:]")
+# Characters that Markdown or HTML would read as syntax, ':' '.' that start autolinks, and '$' that
+# starts GitHub's math.
+_MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()<>#+\-.!|&~@:$]")
 
 
 def md(text: str, width: int = TEXT_WIDTH) -> str:
