@@ -124,3 +124,35 @@ def test_csv_quotes_carriage_returns_and_leaves_json_numbers_alone(audit) -> Non
     assert (by_path["n"][9], by_path["n"][10]) == ("-5", "-50")
     assert by_path["s"][10] == '"line\\rbreak"'
 
+
+@pytest.mark.parametrize("width", [120, 80, 60, 40])
+def test_long_agent_names_fold_and_every_number_stays_whole(audit, width: int) -> None:  # type: ignore[no-untyped-def]
+    from handoff_audit.config import ScanConfig
+    from handoff_audit.filters import Filter
+    from handoff_audit.formatters.views import render_stats
+    from handoff_audit.stats import run_stats
+
+    a, b = "acme.orders.checkout.payment_validation_agent_v2", "acme.orders.checkout.inventory_reservation_agent_v2"
+    report = audit(T().hop(a, b, {"x": 1}, {"x": 2}).events)
+    text = render("table", report, width=width)
+    start = text.index("Edges")
+    edges = text[start:text.index("Findings", start)]
+    lines = edges.splitlines()
+    assert max(len(line) for line in text.splitlines()) <= width
+    if width >= 80:  # a table: the names fold in their column
+        name = "".join(line.split("│")[1].strip() for line in lines if line.startswith("│"))
+        for header in ("handoffs", "loss", "drift", "gap", "failure", "p50 ms", "p95 ms"):
+            assert header in edges
+        assert "100.0%" in edges and " 1 " in edges
+    else:  # too narrow for the columns: a block of "header: value" lines per edge
+        name = "".join(lines[1:lines.index("  handoffs: 1")])
+        for pair in ("handoffs: 1", "loss: 0", "drift: 1", "gap: 0", "failure: 100.0%"):
+            assert f"  {pair}" in lines
+        assert any(line.startswith("  p95 ms: ") for line in lines)
+    assert name.replace(" ", "") == f"{a}->{b}"  # whole, not cut
+    view, _ = run_stats(ScanConfig(tuple(report.summary.inputs)), Filter())
+    stats = render_stats(view, ("edges", "agents"), width=width)
+    assert max(len(line) for line in stats.splitlines()) <= width
+    for header in ("handoffs", "p99 ms", "failure", "loss", "drift", "gap", "own success", "end to end"):
+        assert header in stats
+    assert stats.count("100.0%") >= 2 and "…" not in stats

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -19,6 +20,7 @@ from handoff_audit.rules import RULES, FailureClass
 
 MAX_FINDING_ROWS = 200
 VALUE_WIDTH = 32
+MIN_NAME = 16  # columns of an agent name kept in a table before the numbers may run over the width
 ABSENT_KINDS = frozenset({"removed_field", "not_forwarded"})
 CLASS_STYLE = {"state_loss": "red", "context_drift": "yellow", "responsibility_gap": "magenta"}
 
@@ -33,6 +35,45 @@ def _pct(x: float | None) -> str:
 
 def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x:,.0f}"
+
+
+def fit_numbers(table: Table) -> Table:
+    """Keep a table's numbers whole: every right-aligned column gets the width of its widest cell,
+    unwrapped, and the text columns fold, keeping at least ``MIN_NAME`` columns where a name is that
+    long. Print it with ``print_table``."""
+    for col in table.columns:
+        widths = [cell_len(_plain(t)) for t in col.cells]
+        if col.justify == "right":
+            col.no_wrap = True
+            col.min_width = max([cell_len(str(col.header)), *widths])
+        else:
+            col.min_width = min(MIN_NAME, max([0, *widths]))
+    return table
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table``, or, where the console is too narrow for its columns' least widths, each row as
+    a block of ``header: value`` lines, which fold to any width and cut nothing."""
+    least = sum(col.min_width or 1 for col in table.columns) + 3 * len(table.columns) + 1
+    if least <= console.width:
+        console.print(table)
+        return
+    if table.title:
+        console.print(Text(str(table.title)), overflow="fold")
+    columns = [list(col.cells) for col in table.columns]
+    headers = [str(col.header) for col in table.columns]
+    for i in range(table.row_count):
+        first = columns[0][i]
+        console.print(first if isinstance(first, Text) else Text(str(first)), overflow="fold")
+        for header, cells in zip(headers[1:], columns[1:]):
+            if _plain(cells[i]):
+                line = Text(f"  {header}: ")
+                line.append(cells[i] if isinstance(cells[i], Text) else Text(str(cells[i])))
+                console.print(line, overflow="fold")
+
+
+def _plain(cell: object) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
 
 
 def _edge(f: Finding) -> str:
@@ -83,9 +124,9 @@ def render(report: Report, *, width: int = 120, color: bool = False) -> str:
     console.print(_summary_panel(report))
     s = report.summary
     if s.findings:
-        console.print(_kinds_table(report))
+        print_table(console, _kinds_table(report))
     if s.edges:
-        console.print(_edges_table(report))
+        print_table(console, _edges_table(report))
     if report.findings:
         console.print(_findings_table(report))
     if s.skipped:
@@ -147,17 +188,17 @@ def _kinds_table(report: Report) -> Table:
         if kinds.get(kind):
             cls = rule.failure_class.value
             table.add_row(Text(cls, style=CLASS_STYLE[cls]), kind, rule.code, rule.severity.value, f"{kinds[kind]:,}")
-    return table
+    return fit_numbers(table)
 
 
 def _edges_table(report: Report) -> Table:
     table = Table(title="Edges", title_justify="left")
-    table.add_column("from -> to", no_wrap=True)
+    table.add_column("from -> to", overflow="fold")
     for col in ("handoffs", "loss", "drift", "gap", "failure", "p50 ms", "p95 ms"):
         table.add_column(col, justify="right")
     with_contracts = report.summary.contracts is not None
     if with_contracts:
-        table.add_column("contract", no_wrap=True)
+        table.add_column("contract", overflow="fold")
     for e in report.summary.edges:
         c = e.findings_by_class
         extra = [_t(e.contract) if e.contract is not None else Text("none", style="bold red")] if with_contracts else []
@@ -172,7 +213,7 @@ def _edges_table(report: Report) -> Table:
             _ms(e.latency_p95_ms),
             *extra,
         )
-    return table
+    return fit_numbers(table)
 
 
 def _findings_table(report: Report) -> Group | Table:

@@ -18,7 +18,7 @@ from rich.tree import Tree
 
 from handoff_audit.formatters._text import json_text, plural, printable, shorten
 from handoff_audit.formatters.csv_ import cell
-from handoff_audit.formatters.table import CLASS_STYLE, text_console
+from handoff_audit.formatters.table import CLASS_STYLE, fit_numbers, print_table, text_console
 from handoff_audit.rules import RULES
 
 OP_MARK = {"removed": ("-", "red"), "changed": ("~", "yellow"), "added": ("+", "cyan"), "renamed": (">", "yellow")}
@@ -34,6 +34,8 @@ def _print(parts: list[RenderableType], width: int, color: bool) -> str:
         if isinstance(part, Text):
             # Console.print wraps a Text unless told otherwise, whatever the Text's own setting.
             console.print(part, no_wrap=part.no_wrap, overflow=part.overflow)
+        elif isinstance(part, Table):
+            print_table(console, part)
         else:
             console.print(part)
     return buf.getvalue()
@@ -310,33 +312,35 @@ def render_stats(view: dict[str, Any], tables: tuple[str, ...], *, width: int = 
     """The chosen tables of ``stats`` for the terminal."""
     parts: list[RenderableType] = []
     s = view["summary"]
-    parts.append(_line(
+    headline = _line(
         f"{plural(s['traces'], 'trace')}, {plural(s['handoffs'], 'handoff')}, end-to-end success "
         f"{_pct(s['end_to_end_success_rate'])} ({s['traces_succeeded']:,} of {s['traces']:,})"
         + (f"; filtered: {' '.join(view['filters'])}" if view.get("filters") else "")
-    ))
+    )
+    headline.no_wrap, headline.overflow = False, "fold"  # wraps rather than lose its numbers
+    parts.append(headline)
     if s.get("skipped"):
         parts.append(_t(skipped_sentence(s["skipped"]), "yellow"))
     if "edges" in tables:
         t = Table(title="Edges", title_justify="left")
-        t.add_column("from -> to", no_wrap=True, overflow="ellipsis")
+        t.add_column("from -> to", overflow="fold")
         for col in ("handoffs", "p50 ms", "p95 ms", "p99 ms", "failure", "loss", "drift", "gap"):
             t.add_column(col, justify="right")
         for e in view["edges"]:
             c = e["failure_rate_by_class"]
-            t.add_row(_line(f"{e['from']} -> {e['to']}"), f"{e['handoffs']:,}", _ms(e["latency_p50_ms"]),
+            t.add_row(_t(f"{e['from']} -> {e['to']}"), f"{e['handoffs']:,}", _ms(e["latency_p50_ms"]),
                       _ms(e["latency_p95_ms"]), _ms(e["latency_p99_ms"]), _pct(e["failure_rate"]),
                       _pct(c["state_loss"]), _pct(c["context_drift"]), _pct(c["responsibility_gap"]))
-        parts.append(t)
+        parts.append(fit_numbers(t))
     if "agents" in tables:
         t = Table(title="Agents: own success vs end to end", title_justify="left")
-        t.add_column("agent", no_wrap=True, overflow="ellipsis")
+        t.add_column("agent", overflow="fold")
         for col in ("turns", "ok", "own success", "traces", "succeeded", "end to end"):
             t.add_column(col, justify="right")
         for a in view["agents"]:
-            t.add_row(_line(a["agent"]), f"{a['ends']:,}", f"{a['ok']:,}", _pct(a["success_rate"]),
+            t.add_row(_t(a["agent"]), f"{a['ends']:,}", f"{a['ok']:,}", _pct(a["success_rate"]),
                       f"{a['traces']:,}", f"{a['traces_succeeded']:,}", _pct(a["end_to_end_success_rate"]))
-        parts.append(t)
+        parts.append(fit_numbers(t))
     if "tax" in tables:
         t = Table(title="Orchestration tax (llm.call spend)", title_justify="left")
         t.add_column("category", no_wrap=True)
@@ -358,7 +362,8 @@ def render_stats(view: dict[str, Any], tables: tuple[str, ...], *, width: int = 
             notes.append(f"{plural(tot['calls_without_cost'], 'call')} without cost_usd (counted as $0)")
         if tot["calls_without_tokens"]:
             notes.append(f"{plural(tot['calls_without_tokens'], 'call')} without token counts")
-        parts.append(Group(t, *[_line(n) for n in notes]) if notes else t)
+        parts.append(fit_numbers(t))
+        parts.extend(_line(n) for n in notes)
     return _print(parts, width, color)
 
 
