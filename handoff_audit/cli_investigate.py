@@ -7,6 +7,7 @@ Like ``scan``: flags -> config -> a run over the inputs -> a view -> text. The v
 # No ``from __future__ import annotations`` here: typer reads the commands' annotations at run time,
 # and the shared option types they use are imported inside ``register``, after cli.py defined them.
 import enum
+import math
 import os
 import sys
 from typing import Annotated, Any, Optional
@@ -44,7 +45,26 @@ class StatsTable(str, enum.Enum):
 
 def _json(data: Any) -> str:
     # Characters a terminal would act on are written as \u escapes, as in the scan report.
-    return json_safe(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()) + "\n"
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        # A sum of counts from a trace (tokens) can pass 2**64, which orjson cannot write; the standard
+        # encoder writes any integer, in the same layout.
+        import json
+
+        text = json.dumps(_finite(data), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return json_safe(text) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite as None, as orjson writes it."""
+    if type(value) is dict:
+        return {k: _finite(v) for k, v in value.items()}
+    if type(value) is list or type(value) is tuple:
+        return [_finite(v) for v in value]
+    if type(value) is float and not math.isfinite(value):
+        return None
+    return value
 
 
 def register(app: typer.Typer) -> None:

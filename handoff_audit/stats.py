@@ -232,7 +232,8 @@ def _rate(n: int, d: int) -> float | None:
 
 
 def _rate_f(n: float, d: float) -> float | None:
-    return None if d <= 0 else round(n / d, 6)
+    # Costs from a trace can add up past the largest float: a share of infinity is no share.
+    return None if d <= 0 or not math.isfinite(d) else round(n / d, 6)
 
 
 def _ms(x: float | None) -> float | None:

@@ -584,3 +584,17 @@ def test_model_spend_from_span_formats_matches_their_native_conversion(tmp_path:
     assert direct["tax_total"]["tokens"] > 0
     for key in ("tax", "tax_total", "agents", "edges"):
         assert direct[key] == converted[key], key
+
+
+def test_token_totals_past_64_bits_and_costs_past_the_largest_float_are_written(tmp_path: Path) -> None:
+    big = 10**19  # each within what a trace may hold (orjson reads up to 2**64 - 1); their sum is not
+    call = {"trace_id": "t", "type": "llm.call", "agent": "a", "input_tokens": big, "cost_usd": 1e308}
+    path = str(write_events(tmp_path / "t.jsonl", [call, call]))
+    for args in (["stats", path], ["show", "t", path]):
+        result = CliRunner().invoke(app, [*args, "-f", "json"])
+        assert result.exit_code == 0, result.output
+        assert str(2 * big) in result.stdout
+        assert isinstance(__import__("json").loads(result.stdout), dict)  # one JSON document
+    tax = orjson.loads(CliRunner().invoke(app, ["stats", path, "-f", "json"]).stdout)["tax_total"]
+    assert tax["input_tokens"] == 2 * big and tax["cost_usd"] is None  # as orjson writes infinity
+    assert tax["orchestration_tax_cost_share"] is None
