@@ -308,6 +308,10 @@ class Trace:
         """See ``Recorder.tool_call``."""
         self.recorder.tool_call(self.trace_id, agent, tool, args, **kw)
 
+    def event(self, type: str, **kw: Any) -> None:
+        """See ``Recorder.event``."""
+        self.recorder.event(self.trace_id, type, **kw)
+
 
 # --- redaction -----------------------------------------------------------------------------------
 

@@ -84,6 +84,17 @@ def test_a_loss_between_the_two_sides_is_found(tmp_path: Path) -> None:
     assert [f.path for f in report.findings if f.kind == "removed_field"] == ["customer"]
 
 
+def test_a_trace_view_records_any_event_type(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    with Recorder(path, clock=lambda: 5.0) as rec:
+        rec.trace("run-3").event("memory.write", agent="a", key="k")
+        rec.trace("run-3").event("note", ts=7.0)
+    assert _lines(path) == [
+        {"ts": 5.0, "trace_id": "run-3", "type": "memory.write", "agent": "a", "key": "k"},
+        {"ts": 7.0, "trace_id": "run-3", "type": "note"},
+    ]
+
+
 def test_gzip_by_name_and_appending_adds_a_member(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl.gz"
     with Recorder(path) as rec:
