@@ -74,6 +74,10 @@ DebugOpt = Annotated[
     bool, typer.Option("--debug", help="Show a traceback on an internal error.", envvar="HANDOFF_AUDIT_DEBUG")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary line on stderr.")]
+ScanQuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No summary line, verdict or progress bar on stderr; errors are still printed."),
+]
 class InputFormat(str, enum.Enum):
     """Input formats for --input-format: auto tells each file's format by its first lines."""
 
@@ -235,7 +239,7 @@ def scan(
     input_format: InputFormatOpt = InputFormat.auto,
     contracts: ContractsOpt = None,
     require_contracts: RequireContractsOpt = False,
-    quiet: QuietOpt = False,
+    quiet: ScanQuietOpt = False,
     debug: DebugOpt = False,
     trace: TraceOpt = None,
     agent: AgentOpt = None,
