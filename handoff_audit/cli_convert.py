@@ -11,7 +11,9 @@ from typing import Annotated, BinaryIO, Optional, TypeVar
 
 import typer
 
-from handoff_audit.cli import DebugOpt, InputFormat, InputFormatOpt, PathsArg, QuietOpt, StrictOpt, _guard, _note, app
+from handoff_audit.cli import (
+    DebugOpt, InputFormat, InputFormatOpt, PathsArg, QuietOpt, StrictOpt, _file_mode, _guard, _note, app,
+)
 from handoff_audit.errors import HandoffAuditError, InputError
 from handoff_audit.formatters._text import plural, printable
 
@@ -67,16 +69,23 @@ def convert(
 
 
 def _write_file(into: Callable[[BinaryIO], T], output: Path) -> T:
-    """Write a sibling, then rename it into place: the file appears whole or not at all."""
+    """Write a regular file as a sibling renamed into place (it appears whole or not at all), with the
+    mode a plain open() would give it; write a device or pipe (/dev/null, a FIFO) through, never
+    replacing it. Reading errors are the conversion's own skips, so an OSError here is the output's."""
     try:
+        if output.exists() and not output.is_file():
+            with open(output, "wb") as fh:
+                return into(fh)
+        mode = _file_mode(output)
         fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                result = into(fh)
+            os.chmod(tmp, mode)
+            os.replace(tmp, output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return result
     except OSError as err:
         raise HandoffAuditError(f"{output}: cannot write ({err.strerror or err})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            result = into(fh)
-        os.replace(tmp, output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return result

@@ -134,30 +134,67 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert proc.stderr == b""
 
 
-def test_output_to_a_device_writes_through_and_leaves_it_a_device(runner: CliRunner) -> None:
+# Every command that writes a file given with -o writes it the same way.
+WRITERS = [["scan", CLEAN, "-f", "json"], ["convert", CLEAN]]
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_output_to_a_device_writes_through_and_leaves_it_a_device(
+    runner: CliRunner, tmp_path: Path, command: list[str]
+) -> None:
+    import os
     import stat
 
-    result = runner.invoke(app, ["scan", CLEAN, "-o", "/dev/null"])
+    # A null device of the test's own where the test may make one: a run as root that replaced the
+    # device it was given would otherwise replace the machine's /dev/null.
+    device = Path("/dev/null")
+    if os.geteuid() == 0:
+        device = tmp_path / "null"
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        try:
+            device.write_bytes(b"")
+        except OSError:  # a file system mounted nodev
+            pytest.skip("a device made here cannot be opened")
+    result = runner.invoke(app, [*command, "-o", str(device)])
     assert result.exit_code == 0
-    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    assert stat.S_ISCHR(device.stat().st_mode)
 
 
-def test_output_into_a_missing_directory_is_exit_2(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["scan", CLEAN, "-o", str(tmp_path / "no" / "r.json")])
+@pytest.mark.parametrize("command", WRITERS)
+def test_output_to_a_pipe_writes_through_it(runner: CliRunner, tmp_path: Path, command: list[str]) -> None:
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)  # never holds the run
+    reader.start()
+    result = runner.invoke(app, [*command, "-o", str(fifo)])
+    reader.join(10)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and got and got[0].strip()
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_output_into_a_missing_directory_is_exit_2(runner: CliRunner, tmp_path: Path, command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "-o", str(tmp_path / "no" / "r.json")])
     assert result.exit_code == 2
-    assert "cannot write report" in result.stderr
+    assert "r.json: cannot write" in result.stderr
 
 
-def test_output_file_gets_ordinary_permissions(runner: CliRunner, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", WRITERS)
+def test_output_file_gets_ordinary_permissions(runner: CliRunner, tmp_path: Path, command: list[str]) -> None:
     import os
 
     out = tmp_path / "r.json"
-    runner.invoke(app, ["scan", CLEAN, "-f", "json", "-o", str(out)])
+    runner.invoke(app, [*command, "-o", str(out)])
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     out.chmod(0o640)
-    runner.invoke(app, ["scan", CLEAN, "-f", "json", "-o", str(out)])
+    runner.invoke(app, [*command, "-o", str(out)])
     assert out.stat().st_mode & 0o777 == 0o640
 
 
