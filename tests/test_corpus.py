@@ -330,6 +330,16 @@ def test_hostile_text_in_csv_cannot_start_a_formula_even_split_on_semicolons() -
             assert not part.strip().strip('"').startswith(FORMULA_START), part
 
 
+def test_a_span_export_after_lines_too_long_is_told_and_each_long_line_keeps_its_reason(tmp_path: Path) -> None:
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"x" * 40_000 + b"\n" + b"y" * 40_000 + b"\n" + (FIXTURES / "otlp_genai" / "clean_handoff.jsonl").read_bytes())
+    result = run_cli(path, "json", ["--max-line-bytes", "32K"])
+    check_invariants(result, "json")
+    report = orjson.loads(result.stdout)
+    assert report["summary"]["handoffs"] == 1
+    assert [(s["line"], s["reason"]) for s in report["skipped"]] == [(1, "line longer than 32 KiB"), (2, "line longer than 32 KiB")]
+
+
 def test_a_file_without_read_permission_is_skipped_and_the_rest_is_read(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         pytest.skip("root reads files whatever their mode; the corpus case unreadable_files covers the path")

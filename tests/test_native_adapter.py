@@ -127,6 +127,53 @@ def test_a_truncated_zstandard_stream_keeps_what_was_read_and_says_so(tmp_path: 
     assert report.skipped[-1].reason.startswith("truncated compressed stream")
 
 
+def _too_long(n: int) -> bytes:
+    """``n`` native events of about 3 KB each, over a 1 KiB line limit."""
+    return b"".join(GOOD.replace(b'"t"', b'"long","pad":"' + b"a" * 3000 + b'"') + b"\n" for _ in range(n))
+
+
+def test_a_file_that_starts_with_lines_too_long_is_still_told_native_and_read(tmp_path: Path) -> None:
+    from handoff_audit.config import Limits
+
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(_too_long(40) + b"\n" + GOOD + b"\n" + GOOD.replace(b'"t"', b'"u"') + b"\n")
+    report = run(ScanConfig((str(path),), limits=Limits(max_line_bytes=1024)))
+    assert report.summary.events == 2 and report.summary.traces == 2
+    assert [(s.line, s.reason) for s in report.skipped] == [(n, "line longer than 1 KiB") for n in range(1, 41)]
+
+
+def test_detection_looks_past_lines_not_read_and_gives_every_line_back() -> None:
+    from handoff_audit.adapters import detect
+    from handoff_audit.sources import UnreadLine
+
+    unread = UnreadLine("line longer than 1 KiB")
+    given = [unread] * 40 + [b"", GOOD, GOOD]
+    fmt, lines = detect(iter(given))
+    assert fmt == "native"
+    assert list(lines) == given
+    fmt, lines = detect(iter([unread] * 40))
+    assert fmt is None and list(lines) == [unread] * 40
+
+
+def test_a_file_of_lines_too_long_alone_lists_each_with_its_reason(tmp_path: Path) -> None:
+    from handoff_audit.config import Limits
+
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(_too_long(3) + b"\n\n")
+    with pytest.raises(InputError, match=r"no usable events \(3 lines skipped; line 1: line longer than 1 KiB\)"):
+        run(ScanConfig((str(path),), limits=Limits(max_line_bytes=1024)))
+    # Junk after them: they keep their reason, and the rest of the file is one line in no format.
+    path.write_bytes(_too_long(2) + b"hello\nworld\n")
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(GOOD + b"\n")
+    report = run(ScanConfig((str(path), str(good)), limits=Limits(max_line_bytes=1024)))
+    assert [(s.line, s.reason) for s in report.skipped] == [
+        (1, "line longer than 1 KiB"),
+        (2, "line longer than 1 KiB"),
+        (3, "not a known trace format (tried native, otlp-json, agents-sdk, otel-console)"),
+    ]
+
+
 def test_missing_path_and_no_events_are_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nope.jsonl: no such file or directory"):
         run(ScanConfig((str(tmp_path / "nope.jsonl"),)))

@@ -2,7 +2,7 @@
 
 Every adapter has the same shape (see ``base.Adapter``); ``REGISTRY`` lists them by name. The
 span formats are imported only when a file of theirs is read, so the CLI starts fast. ``detect``
-picks the format of each input from its first lines.
+picks the format of each input from its first lines that could be read.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from handoff_audit.adapters.base import Adapter
 from handoff_audit.adapters.native import NativeAdapter
 from handoff_audit.config import Limits
 from handoff_audit.models import Skipped
-from handoff_audit.sources import READ_ERRORS, Source, close, open_failure, read_failure, read_lines
+from handoff_audit.sources import READ_ERRORS, Source, UnreadLine, close, open_failure, read_failure, read_lines
 
 if TYPE_CHECKING:
     from handoff_audit.buffer import Collector
@@ -38,7 +38,20 @@ class _Lazy:
         if self._adapter is None:
             module, cls = self._where
             self._adapter = getattr(importlib.import_module(module), cls)()
-        self._adapter.feed(lines, name, sink)
+        self._adapter.feed(_unread_listed(lines, name, sink), name, sink)
+
+
+def _unread_listed(lines: Iterable[bytes], name: str, sink: Sink) -> Iterator[bytes]:
+    """The lines, each one that was not read listed on ``sink`` with its own reason and handed on blank.
+
+    The span formats would call such a line not valid JSON; blank, it is passed over and the lines
+    after it keep their numbers.
+    """
+    for lineno, raw in enumerate(lines, 1):
+        if isinstance(raw, UnreadLine):
+            sink.skip(Skipped(name, lineno, raw.reason))
+            raw = b""
+        yield raw
 
 
 REGISTRY: dict[str, Adapter] = {
@@ -52,6 +65,9 @@ REGISTRY: dict[str, Adapter] = {
 }
 FORMATS = tuple(REGISTRY)
 SNIFF_LINES = 32  # non-blank lines looked at to tell a format
+# Lines not read (too long) tell nothing about the format and are looked past, up to this many; the
+# lines looked at are held, but every unread line of an input is the same small object.
+SNIFF_UNREAD = 10_000
 
 
 def _decide(line: bytes) -> str | None:
@@ -78,14 +94,21 @@ def detect(stream: Iterator[bytes], forced: str | None = None) -> tuple[str | No
     ``object`` is ``trace`` or ``trace.span`` is an Agents SDK export; any other JSON object is a
     native event. A first line ``{`` opens a pretty-printed document: OTLP JSON if it holds
     ``"resourceSpans"``, console output if its spans have a ``"context"``. None when nothing fits.
+    Lines that were not read (``UnreadLine``) are passed over: an input with nothing else in its
+    first lines is in no format, as one with no line at all.
     """
     if forced is not None:
         return forced, iter(stream)
     head: list[bytes] = []
     found: str | None = None
-    seen = 0
+    seen = unread = 0
     for raw in stream:
         head.append(raw)
+        if isinstance(raw, UnreadLine):
+            unread += 1
+            if unread >= SNIFF_UNREAD:
+                break
+            continue
         if not raw.strip():
             continue
         seen += 1
@@ -142,8 +165,8 @@ def read_inputs(
 
     What cannot be read is listed on ``sink`` as skipped and the run goes on with the next input: an
     input found but not readable (its ``problem``) or that cannot be opened at line 0, which stands
-    for the whole file; one in no known format at line 1; a read that fails part way at the line
-    after the last one read, as the rest of the file is not read.
+    for the whole file; one in no known format as ``_unknown`` says; a read that fails part way at the
+    line after the last one read, as the rest of the file is not read.
     """
     for src in sources:
         sink.last_line = 0
@@ -160,8 +183,7 @@ def read_inputs(
         try:
             fmt, lines = detect(read_lines(stream, limits), input_format)
             if fmt is None:
-                if any(line.strip() for line in lines):  # an empty input is no format at all
-                    sink.skip(Skipped(src.name, 1, f"not a known trace format (tried {', '.join(FORMATS)})"))
+                _unknown(lines, src.name, sink)
             else:
                 feed(fmt, lines, src.name)
         except READ_ERRORS as err:
@@ -170,3 +192,19 @@ def read_inputs(
             close(stream)
         if bar is not None:
             bar.end(src)
+
+
+def _unknown(lines: Iterator[bytes], name: str, sink: Sink) -> None:
+    """List an input in no known format: each line that was not read with its own reason, as an
+    adapter would, then the rest of the file, from the line after the last of those (line 1 if there
+    is none), as one skipped line. An input of blank lines alone lists nothing.
+    """
+    at = 1
+    for lineno, raw in enumerate(lines, 1):
+        sink.last_line = lineno
+        if isinstance(raw, UnreadLine):
+            sink.skip(Skipped(name, lineno, raw.reason))
+            at = lineno + 1
+        elif raw.strip():
+            sink.skip(Skipped(name, at, f"not a known trace format (tried {', '.join(FORMATS)})"))
+            return
