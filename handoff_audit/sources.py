@@ -266,6 +266,7 @@ class ZstdReader(io.RawIOBase):
         self._pending = b""
         self._at = 0  # how much of _pending was handed out
         self._in_frame = False
+        self._failed: str | None = None  # corrupt data met: raised once _pending is handed out
 
     def readable(self) -> bool:
         return True
@@ -275,6 +276,8 @@ class ZstdReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while self._at >= len(self._pending):
+            if self._failed is not None:
+                raise OSError(self._failed)
             data = self._source.read(self._chunk)
             if not data:
                 if self._in_frame:
@@ -294,12 +297,15 @@ class ZstdReader(io.RawIOBase):
         return n
 
     def _decompress(self, data: bytes) -> bytes:
+        """What ``data`` decompresses to. Corrupt data (junk after the last frame, say) ends the output
+        there and is raised by the read after it: what came before it in ``data`` is kept."""
         out = []
         while data:
             try:
                 out.append(self._dobj.decompress(data))
             except self._error as err:
-                raise OSError(f"corrupt Zstandard data ({err})") from None
+                self._failed = f"corrupt Zstandard data ({err})"
+                break
             self._in_frame = not self._dobj.eof
             data = self._dobj.unused_data if self._dobj.eof else b""
             if self._dobj.eof:

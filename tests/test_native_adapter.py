@@ -127,6 +127,18 @@ def test_a_truncated_zstandard_stream_keeps_what_was_read_and_says_so(tmp_path: 
     assert report.skipped[-1].reason.startswith("truncated compressed stream")
 
 
+def test_zstandard_data_followed_by_junk_keeps_every_line_before_the_junk(tmp_path: Path) -> None:
+    import zstandard
+
+    # Enough lines for several blocks: the junk comes in the same read as the end of the frame.
+    data = zstandard.ZstdCompressor().compress(b"".join(GOOD.replace(b'"t"', f'"t{i}"'.encode()) + b"\n" for i in range(20000)))
+    path = tmp_path / "junk.jsonl.zst"
+    path.write_bytes(data + b"junkjunkjunk")
+    report = run(ScanConfig((str(path),)))
+    assert report.summary.events == 20000
+    assert [(s.line, s.reason) for s in report.skipped] == [(20001, "read error; the rest of the file was not read")]
+
+
 def _too_long(n: int) -> bytes:
     """``n`` native events of about 3 KB each, over a 1 KiB line limit."""
     return b"".join(GOOD.replace(b'"t"', b'"long","pad":"' + b"a" * 3000 + b'"') + b"\n" for _ in range(n))
