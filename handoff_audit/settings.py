@@ -132,6 +132,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot read configuration ({err.strerror or err})") from None
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError as err:  # TOML is UTF-8 text; tomllib lets the decoding error through
+        raise UsageError(f"{path}: not valid TOML (not UTF-8 text at byte {err.start})") from None
 
 
 def load(path: str | Path) -> FileSettings:

@@ -91,3 +91,24 @@ def test_cli_reports_a_bad_file_as_a_usage_error(tmp_path: Path, monkeypatch: py
     assert CliRunner().invoke(app, ["scan", LOSS, "--config", str(other)]).exit_code == 0
     missing = CliRunner().invoke(app, ["scan", LOSS, "--config", str(tmp_path / "none.toml")])
     assert missing.exit_code == 2 and "none.toml: no such configuration file" in missing.stderr
+
+
+def test_a_named_settings_file_that_is_not_utf8_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(UsageError, match=r"pyproject.toml: not valid TOML \(not UTF-8 text at byte 0\)"):
+        load(path)
+    result = CliRunner().invoke(app, ["scan", LOSS, "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == f"handoff-audit: error: {path}: not valid TOML (not UTF-8 text at byte 0)\n"
+
+
+def test_discovery_passes_over_a_pyproject_that_is_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "handoff-audit.toml").write_text('ignore = "SL101"\n')
+    sub = tmp_path / "a"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_bytes(b'[tool.handoff-audit]\nstrict = true # \xff\n')
+    assert discover(sub) == tmp_path / "handoff-audit.toml"
+    monkeypatch.chdir(sub)
+    result = CliRunner().invoke(app, ["scan", LOSS])
+    assert result.exit_code == 0, result.stderr  # the file above ignores the one finding
