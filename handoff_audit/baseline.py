@@ -102,7 +102,47 @@ def load_report(path: str | Path) -> SavedReport:
     for i, f in enumerate(findings):
         if not isinstance(f, dict) or not all(isinstance(f.get(k), str) for k in ("kind", "code", "path")):
             raise InputError(f"{name}: findings[{i}] lacks 'kind', 'code' or 'path'")
+    _check_summary(name, summary)
     return SavedReport(name, tuple(findings), summary)
+
+
+_RATES = ("handoff_failure_rate", "end_to_end_success_rate", "agent_success_rate")
+
+
+def _check_summary(name: str, summary: Mapping[str, Any]) -> None:
+    """InputError for a summary field that ``SavedReport`` reads and that holds the wrong type.
+
+    A wrong value would otherwise read as "no rate" and turn the baseline's rate gates off without a
+    word. A field that is absent is left alone: a report written before it existed is compared
+    without it.
+    """
+    def wrong(field: str, what: str) -> InputError:
+        return InputError(f"{name}: 'summary.{field}' is not {what}")
+
+    for key in _RATES:
+        value = summary.get(key)
+        if value is not None and not (_number(value) and 0 <= value <= 1):
+            raise wrong(key, "a rate (a number from 0 to 1, or null)")
+    if "handoffs" in summary and not _count(summary["handoffs"]):
+        raise wrong("handoffs", "a count (an integer, 0 or more)")
+    if "failed_handoffs_by_class" in summary:
+        by_class = summary["failed_handoffs_by_class"]
+        if not isinstance(by_class, dict) or not all(_count(n) for n in by_class.values()):
+            raise wrong("failed_handoffs_by_class", "an object of counts (integers, 0 or more)")
+    if "edges" in summary:
+        edges = summary["edges"]
+        if not isinstance(edges, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("from"), str) and isinstance(e.get("to"), str) for e in edges
+        ):
+            raise wrong("edges", "a list of edges (objects with 'from' and 'to' agent names)")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,3 +158,43 @@ def test_compare_prints_nothing_from_a_report_raw(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "\\x1b]0;pwn\\x07" in result.stdout
     assert all(line.isprintable() for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("handoff_failure_rate", "high", "'summary.handoff_failure_rate' is not a rate (a number from 0 to 1, or null)"),
+        ("end_to_end_success_rate", [1], "'summary.end_to_end_success_rate' is not a rate"),
+        ("agent_success_rate", 1.5, "'summary.agent_success_rate' is not a rate"),
+        ("handoff_failure_rate", True, "'summary.handoff_failure_rate' is not a rate"),
+        ("handoffs", "98", "'summary.handoffs' is not a count"),
+        ("handoffs", -1, "'summary.handoffs' is not a count"),
+        ("failed_handoffs_by_class", [], "'summary.failed_handoffs_by_class' is not an object of counts"),
+        ("failed_handoffs_by_class", {"state_loss": 1.5}, "'summary.failed_handoffs_by_class' is not an object of counts"),
+        ("edges", {}, "'summary.edges' is not a list of edges"),
+        ("edges", [{"from": "a"}], "'summary.edges' is not a list of edges"),
+    ],
+)
+def test_a_report_field_of_the_wrong_type_is_an_input_error_naming_it(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    path = _report_file(tmp_path, "base.json", CLEAN, LOSS)
+    data = orjson.loads(path.read_bytes())
+    data["summary"][field] = value
+    path.write_bytes(orjson.dumps(data))
+    with pytest.raises(InputError) as err:
+        load_report(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    runner = CliRunner()
+    for args in (["scan", CLEAN, "--baseline", str(path)], ["compare", str(path), str(path)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr.startswith(f"handoff-audit: error: {path}: {message}")
+
+
+def test_a_report_with_null_rates_is_read_as_having_no_rate(tmp_path: Path) -> None:
+    path = _report_file(tmp_path, "base.json", CLEAN)
+    data = orjson.loads(path.read_bytes())
+    data["summary"]["handoff_failure_rate"] = None
+    path.write_bytes(orjson.dumps(data))
+    assert load_report(path).baseline().handoff_failure_rate is None
