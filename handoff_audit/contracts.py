@@ -6,8 +6,9 @@ state, a timeout with a fallback agent, audit-trail paths, and diff options (pat
 tolerance); and the agent that must own the end-to-end outcome.
 
 Loading checks everything before a trace is read: YAML is read without constructing objects and with a
-bound on alias expansion, the file is validated against its own schema, every JSON Schema is checked as
-a schema and compiled, every JMESPath expression is compiled. Errors name the file, line and key.
+bound on alias expansion, a key given twice in one object is refused (YAML or JSON), the file is
+validated against its own schema, every JSON Schema is checked as a schema and compiled, every
+JMESPath expression is compiled. Errors name the file, line and key.
 
 Checking runs once per closed trace, after classification (``ContractChecker.check``), and the diff
 options reach the diff through ``ContractChecker.refine``; without a contract file neither is called.
@@ -402,6 +403,7 @@ def _parse(text: str, src: _Source, *, as_json: bool) -> Any:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as err:
             raise ContractError(f"{src.name}:{err.lineno}: invalid JSON: {err.msg}") from None
+        _refuse_duplicate_keys(text, src)
         src.json_text = text
         return data
     loader = _Loader(text)
@@ -421,6 +423,53 @@ def _parse(text: str, src: _Source, *, as_json: bool) -> Any:
         raise ContractError(f"{src.name}: nested too deeply") from None
     finally:
         loader.dispose()
+
+
+class _DuplicateKey(Exception):
+    """A key that one JSON object gives twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> None:
+    if len(pairs) > 1 and len({k for k, _ in pairs}) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+
+
+def _refuse_duplicate_keys(text: str, src: _Source) -> None:
+    """ContractError for a key given twice in one JSON object, as for YAML.
+
+    orjson keeps the last value without a word, so the text is parsed once more by the standard
+    library, which shows each object's keys to a hook (that builds nothing: the values are orjson's).
+    The line is looked up, through the YAML node tree, only when a key repeats.
+    """
+    try:
+        json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as dup:
+        found = ContractError(f"{src.name}: duplicate key {dup.key!r}")
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _walk_nodes(node, (), _Source(src.name), _Budget(), 0)
+        except ContractError as err:
+            if "duplicate key" in str(err):
+                found = err  # the same message with the line of the key
+        except (yaml.YAMLError, RecursionError):
+            pass
+        finally:
+            loader.dispose()
+        raise found from None
+    except json.JSONDecodeError as err:  # not expected after orjson read it; an error all the same
+        raise ContractError(f"{src.name}:{err.lineno}: invalid JSON: {err.msg}") from None
+    except RecursionError:
+        raise ContractError(f"{src.name}: nested too deeply") from None
 
 
 class _Budget:

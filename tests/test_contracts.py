@@ -145,6 +145,22 @@ def test_a_json_contract_file_and_its_errors(tmp_path: Path) -> None:
     assert ":2: invalid JSON" in load_error(tmp_path, '{"version": 1,\n "edges": [,]}\n', "c.json")
 
 
+def test_duplicate_keys_in_a_json_contract_file_are_refused_with_their_line(tmp_path: Path) -> None:
+    text = '{"version": 1, "edges": [{"from": "a", "to": "b", "timeout_ms": 1}],\n "edges": []}\n'
+    assert load_error(tmp_path, text, "c.json") == f"{tmp_path / 'c.json'}:2: duplicate key 'edges'"
+    nested = '{"version": 1,\n "edges": [\n  {"from": "a",\n   "to": "b", "from": "c"}\n ]\n}\n'
+    assert load_error(tmp_path, nested, "c.json") == f"{tmp_path / 'c.json'}:4: duplicate key 'from'"
+    result = CliRunner().invoke(app, ["contracts", "check", str(tmp_path / "c.json")])
+    assert result.exit_code == 2
+    assert result.stderr == f"handoff-audit: error: {tmp_path / 'c.json'}:4: duplicate key 'from'\n"
+    # The same key in different objects is not a duplicate; a key repeated where YAML has no line for it
+    # (a merge key) is still refused, without a line.
+    fine = {"version": 1, "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}], "x-n": {"from": 1}}
+    assert len(load_contracts(write(tmp_path, json.dumps(fine), "c.json")).edges) == 2
+    merge = '{"version": 1, "x-a": {"<<": 1, "<<": 2}}'
+    assert load_error(tmp_path, merge, "c.json") == f"{tmp_path / 'c.json'}: duplicate key '<<'"
+
+
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="cannot read contract file"):
         load_contracts(str(tmp_path / "nope.yaml"))
