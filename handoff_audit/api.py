@@ -81,7 +81,7 @@ def scan(
         jobs=jobs,
         progress=progress,
         input_format=input_format,
-        ignore=select_codes(ignore, "ignore"),
+        ignore=select_codes(ignore, "ignore", empty_ok=True),
         keep_traces=keep_traces,
         contracts=contract_set,
         require_contracts=require_contracts,

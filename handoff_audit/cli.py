@@ -15,7 +15,7 @@ import typer
 
 from handoff_audit import __version__, cli_ci
 from handoff_audit.config import DEFAULT_IDLE_LINES, DEPTH_CEILING, Limits, ScanConfig, format_size, parse_size
-from handoff_audit.errors import ExitCode, HandoffAuditError, InputError
+from handoff_audit.errors import ExitCode, HandoffAuditError, InputError, OutputError
 from handoff_audit.formatters._text import plural, printable
 
 if TYPE_CHECKING:
@@ -116,15 +116,17 @@ ProgressOpt = Annotated[
         show_default=False,
     ),
 ]
+MAX_JOBS = 256  # a worker is a process of its own: more than a machine has CPUs only costs
 JobsOpt = Annotated[
     Optional[int],
     typer.Option(
         "--jobs",
         "-j",
         min=0,
+        max=MAX_JOBS,
         help="Worker processes, each auditing a share of the input (a byte range of uncompressed native "
-        "files, else a share of the traces); 0: one per CPU. Default: one per CPU for inputs of 64 MiB or "
-        "more, else 1. The report is the same whatever the number.",
+        f"files, else a share of the traces); 0: one per CPU; at most {MAX_JOBS}. Default: one per CPU for "
+        "inputs of 64 MiB or more, else 1. The report is the same whatever the number.",
         show_default=False,
     ),
 ]
@@ -336,7 +338,15 @@ def compare(
 def _guard(work, debug: bool) -> int:
     """Run a command body: our errors become one line and exit 2; no traceback unless --debug."""
     try:
-        return int(work())
+        code = int(work())
+        write_stdout("")  # what is still buffered: its failure is the run's
+        return code
+    except OutputError as err:
+        # Nothing more can reach standard output; the interpreter's own last flush must not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if not err.closed_pipe:
+            _note(f"handoff-audit: error: {err}")
+        return ExitCode.ERROR
     except HandoffAuditError as err:
         _note(f"handoff-audit: error: {err}")
         return ExitCode.ERROR
@@ -347,10 +357,32 @@ def _guard(work, debug: bool) -> int:
         raise
     except Exception as err:
         if debug:
-            raise
-        # The message of an unexpected error may quote trace data: name the type only.
-        _note(f"handoff-audit: internal error ({type(err).__name__}); run again with --debug for a traceback")
+            import traceback
+
+            traceback.print_exc()  # and still exit 2: an internal error is never a verdict
+        else:
+            # The message of an unexpected error may quote trace data: name the type only.
+            _note(f"handoff-audit: internal error ({type(err).__name__}); run again with --debug for a traceback")
         return ExitCode.ERROR
+
+
+def write_stdout(data: str | bytes) -> None:
+    """Write ``data`` to standard output and flush it; OutputError if that cannot be done."""
+    try:
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+        elif data:
+            sys.stdout.write(data)
+        sys.stdout.flush()
+    except OSError as err:
+        raise output_error(err) from None
+
+
+def output_error(err: OSError) -> OutputError:
+    """The OutputError for a failed write to standard output."""
+    if isinstance(err, BrokenPipeError):
+        return OutputError("standard output was closed", closed_pipe=True)
+    return OutputError(f"standard output: cannot write ({err.strerror or err})")
 
 
 def _width(to_tty: bool) -> int:
@@ -362,8 +394,7 @@ def _width(to_tty: bool) -> int:
 
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         return
     try:
         if output.exists() and not output.is_file():

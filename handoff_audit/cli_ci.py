@@ -198,7 +198,10 @@ def resolve(
         fail_codes = select_codes(settings.fail_on, opt("fail-on"))
     else:
         fail_codes = None
-    ignore_codes = select_codes(ignore, "--ignore") if ignore else select_codes(settings.ignore, opt("ignore"))
+    ignore_codes = (
+        select_codes(ignore, "--ignore", empty_ok=True) if ignore
+        else select_codes(settings.ignore, opt("ignore"), empty_ok=True)
+    )
     rates = parse_failure_rates(settings.max_failure_rate, opt("max-failure-rate"))
     rates.update(parse_failure_rates(max_failure_rate or (), "--max-failure-rate"))
     if min_end_to_end_success is not None:
@@ -232,11 +235,10 @@ ToleranceOpt = Annotated[
 
 def compare(old: Path, new: Path, tolerance: str) -> int:
     """Print what got better and worse from OLD to NEW; 1 on any regression, else 0."""
-    import sys
-
     from handoff_audit.baseline import compare as compare_reports
     from handoff_audit.baseline import load_report
+    from handoff_audit.cli import write_stdout
 
     result = compare_reports(load_report(old), load_report(new), parse_rate(tolerance, "--tolerance"))
-    sys.stdout.write("\n".join(result.lines) + "\n")
+    write_stdout("\n".join(result.lines) + "\n")
     return 1 if result.regressions else 0

@@ -49,9 +49,9 @@ def check(file: ContractFileArg, debug: _cli.DebugOpt = False) -> None:
         schemas = sum((ec.input_schema is not None) + (ec.output_schema is not None) for ec in cs.edges)
         exprs = sum(len(ec.invariants) + len(ec.success) for ec in cs.edges)
         owner = f", outcome owner {printable(cs.outcome_owner)}" if cs.outcome_owner is not None else ""
-        typer.echo(
+        _cli.write_stdout(
             f"{printable(str(file))}: ok: {plural(len(cs.edges), 'edge contract')}, "
-            f"{plural(schemas, 'schema')} and {plural(exprs, 'expression')} compiled{owner}"
+            f"{plural(schemas, 'schema')} and {plural(exprs, 'expression')} compiled{owner}\n"
         )
         return 0
 
@@ -78,6 +78,10 @@ def infer(
         as_json = output is not None and output.suffix.lower() == ".json"
         draft = draft_contracts(ScanConfig(tuple(paths), idle_lines=idle_lines), as_json=as_json)
         _cli._emit(draft.text, output)
+        if draft.skipped:  # shown even with --quiet: the draft was drawn without those lines
+            from handoff_audit.formatters.views import skipped_sentence
+
+            _cli._note(f"handoff-audit: {skipped_sentence(draft.skipped, draft.first_skipped)}")
         if not quiet:
             _cli._note(
                 f"handoff-audit: drafted {plural(draft.edges, 'edge contract')} of {plural(draft.edges_seen, 'edge')} "

@@ -13,6 +13,7 @@ import typer
 
 from handoff_audit.cli import (
     DebugOpt, InputFormat, InputFormatOpt, PathsArg, QuietOpt, StrictOpt, _file_mode, _guard, _note, app,
+    output_error,
 )
 from handoff_audit.errors import HandoffAuditError, InputError
 from handoff_audit.formatters._text import plural, printable
@@ -44,7 +45,7 @@ def convert(
     Skipped lines are listed on stderr. Exit codes: 0 written, 2 usage or input error (no usable
     event, or a skipped line under --strict).
     """
-    from handoff_audit.convert import Conversion, convert as run_convert
+    from handoff_audit.convert import Conversion, OutputFailed, convert as run_convert
 
     def work() -> int:
         def into(fh: BinaryIO) -> Conversion:
@@ -60,7 +61,15 @@ def convert(
                 raise InputError(f"{plural(len(result.skipped), 'line')} skipped; --strict forbids skipped lines")
             return result
 
-        result = into(sys.stdout.buffer) if output is None else _write_file(into, output)
+        if output is None:
+            try:
+                result = into(sys.stdout.buffer)
+            except OutputFailed as failed:
+                raise output_error(failed.error) from None
+            except OSError as err:  # the last flush; reading errors are the conversion's own skips
+                raise output_error(err) from None
+        else:
+            result = _write_file(into, output)
         if not quiet:
             _note(f"handoff-audit: {plural(result.events, 'event')} written, {plural(len(result.skipped), 'line')} skipped")
         return 0
@@ -72,6 +81,7 @@ def _write_file(into: Callable[[BinaryIO], T], output: Path) -> T:
     """Write a regular file as a sibling renamed into place (it appears whole or not at all), with the
     mode a plain open() would give it; write a device or pipe (/dev/null, a FIFO) through, never
     replacing it. Reading errors are the conversion's own skips, so an OSError here is the output's."""
+    from handoff_audit.convert import OutputFailed
     try:
         if output.exists() and not output.is_file():
             with open(output, "wb") as fh:
@@ -87,5 +97,7 @@ def _write_file(into: Callable[[BinaryIO], T], output: Path) -> T:
             os.unlink(tmp)
             raise
         return result
+    except OutputFailed as failed:
+        raise HandoffAuditError(f"{output}: cannot write ({failed.error.strerror or failed.error})") from None
     except OSError as err:
         raise HandoffAuditError(f"{output}: cannot write ({err.strerror or err})") from None

@@ -14,11 +14,19 @@ from typing import Any
 import orjson
 
 from handoff_audit.adapters import REGISTRY, read_inputs
-from handoff_audit.adapters.native import MAX_DEPTH, check_event, depth, parse_failure
+from handoff_audit.adapters.native import MAX_DEPTH, check_event, depth, parse_failure, parse_ts
 from handoff_audit.config import Limits
 from handoff_audit.formatters._text import json_safe
-from handoff_audit.models import Skipped
+from handoff_audit.models import KEPT_TYPES, Skipped
 from handoff_audit.sources import inputs
+
+
+class OutputFailed(Exception):
+    """The output of a conversion could not be written; ``error`` says why."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 # eq=False: a conversion is the key of its run's span buffer, held by a weak reference.
@@ -39,7 +47,11 @@ class Conversion:
         """Write one native event as a line: characters a terminal would act on, or that a reader
         would not see, as ``\\uXXXX`` escapes, as in the JSON reports (the same JSON value)."""
         self.events += 1
-        self.write(json_safe(orjson.dumps(ev).decode()).encode() + b"\n")
+        try:
+            self.write(json_safe(orjson.dumps(ev).decode()).encode() + b"\n")
+        except OSError as err:
+            # Not an OSError any more: the reader would take it for a failure to read its input.
+            raise OutputFailed(err) from err
 
 
 def convert(paths: tuple[str, ...], out: Conversion, input_format: str | None = None) -> None:
@@ -70,6 +82,11 @@ def _native(lines: Iterator[bytes], name: str, out: Conversion) -> None:
         reason = check_event(ev)
         if reason is None and depth(ev) > MAX_DEPTH:
             reason = f"nested deeper than {MAX_DEPTH} levels"  # nor could it be written again
+        if reason is None and ev["type"] in KEPT_TYPES and ev.get("ts") is not None:
+            try:  # as scan reads it: the time of an event that is paired or ordered must be usable
+                parse_ts(ev["ts"])
+            except (ValueError, OverflowError, OSError):
+                reason = "'ts' is neither RFC 3339 nor Unix seconds"
         if reason is not None:
             out.skip(Skipped(name, lineno, reason))
             continue

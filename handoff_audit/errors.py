@@ -30,3 +30,12 @@ class UsageError(HandoffAuditError):
 
 class LimitError(InputError):
     """An input went past one of the scan's limits; the reader stops reading that input."""
+
+
+class OutputError(HandoffAuditError):
+    """Standard output could not be written: a full disk, a closed pipe (``closed_pipe``: the reader
+    went away, as under ``| head``, which needs no message)."""
+
+    def __init__(self, message: str, closed_pipe: bool = False) -> None:
+        super().__init__(message)
+        self.closed_pipe = closed_pipe

@@ -77,6 +77,8 @@ class Draft:
     edges_seen: int
     clean_handoffs: int
     traces: int
+    skipped: int = 0  # input lines that could not be used
+    first_skipped: dict[str, Any] | None = None  # the first of them: file, line, reason
 
 
 def draft_contracts(config: ScanConfig, *, as_json: bool = False) -> Draft:
@@ -117,6 +119,8 @@ def draft_contracts(config: ScanConfig, *, as_json: bool = False) -> Draft:
     header = [
         "# Drafted by handoff-audit contracts infer from "
         f"{report.summary.traces} traces and {sum(e.clean for e in drafter.edges.values())} clean handoffs.",
+        *([f"# {report.summary.skipped:,} input lines could not be used; scan lists them."]
+          if report.summary.skipped else []),
         "# Review it: the schemas say what was observed, not what is needed. Per edge:",
         *(f"#   {_comment(n)}" for n in notes),
     ]
@@ -135,12 +139,15 @@ def draft_contracts(config: ScanConfig, *, as_json: bool = False) -> Draft:
             # and would write them raw; escaped, every non-ASCII character is then written \uXXXX.
             body = dump(False)
         text = "\n".join(header) + "\n" + body
+    first = report.skipped[0] if report.skipped else None
     return Draft(
         text,
         len(doc["edges"]),
         len(drafter.edges),
         sum(e.clean for e in drafter.edges.values()),
         report.summary.traces,
+        report.summary.skipped,
+        None if first is None else {"file": first.file, "line": first.line, "reason": first.reason},
     )
 
 

@@ -22,16 +22,19 @@ DEFAULT_BASELINE_TOLERANCE = 0.0
 MAX_LISTED_CODES = 5  # a reason lists this many rule codes, then "..."
 
 
-def select_codes(selectors: Iterable[str], option: str = "--fail-on") -> frozenset[str]:
+def select_codes(selectors: Iterable[str], option: str = "--fail-on", *, empty_ok: bool = False) -> frozenset[str]:
     """Rule codes named by class names, kinds or codes (in any case).
 
     ``error`` and ``warning`` select the rules of that severity; ``none`` selects nothing. An
-    unknown name is a UsageError naming ``option``.
+    unknown name is a UsageError naming ``option``; so is no name at all (an empty value, as from an
+    unset variable) unless ``empty_ok``: what fails a run is turned off only by ``none``.
     """
     codes: set[str] = set()
+    named = False
     for raw in selectors:
         for original in (t.strip() for t in raw.split(",")):
             token = original.lower()
+            named = named or bool(token)
             if not token or token == "none":
                 continue
             if token in CLASSES:
@@ -47,6 +50,8 @@ def select_codes(selectors: Iterable[str], option: str = "--fail-on") -> frozens
                     f"{option}: unknown class, kind or rule code {original!r} "
                     "(see docs/rules.md; classes: " + ", ".join(CLASSES) + ")"
                 )
+    if not named and not empty_ok:
+        raise UsageError(f"{option}: no class, kind or rule code given (none fails on no finding)")
     return frozenset(codes)
 
 

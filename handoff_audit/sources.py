@@ -19,7 +19,7 @@ from itertools import chain
 from typing import Any, BinaryIO, cast
 
 from handoff_audit.config import RATIO_FLOOR, Limits, format_size
-from handoff_audit.errors import InputError, LimitError
+from handoff_audit.errors import InputError, LimitError, UsageError
 
 TRACE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -202,6 +202,8 @@ def expand(arguments: list[str]) -> list[Source]:
     is reported as a skip.
     """
     sources: list[Source] = []
+    if arguments.count("-") > 1:
+        raise UsageError("- (standard input) is named more than once; it can be read only once")
     for arg in arguments:
         if arg == "-":
             sources.append(Source("<stdin>", None))

@@ -102,7 +102,44 @@ def test_an_internal_error_names_only_its_type_unless_debug(runner: CliRunner, m
     assert "secret" not in result.stderr and "Traceback" not in result.stderr
     assert "internal error (ValueError)" in result.stderr
     result = runner.invoke(app, ["scan", CLEAN, "--debug"])
-    assert isinstance(result.exception, ValueError)
+    assert result.exit_code == 2  # a traceback as well, but never exit 1, which is a verdict
+    assert "Traceback" in result.stderr and "ValueError: customer secret" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", CLEAN, "-f", "json"],
+        ["convert", CLEAN],
+        ["stats", CLEAN],
+        ["contracts", "check", str(Path(__file__).parent.parent / "examples" / "ecommerce.contracts.yaml")],
+    ],
+)
+def test_a_full_disk_on_standard_output_is_exit_2_and_a_closed_pipe_is_quiet(args: list[str]) -> None:
+    # Through real processes: what fails is the real standard output.
+    full = subprocess.run([sys.executable, "-m", "handoff_audit", *args], stdout=open("/dev/full", "wb"),
+                          stderr=subprocess.PIPE, check=False)
+    assert full.returncode == 2
+    assert full.stderr.decode().splitlines()[-1] == (
+        "handoff-audit: error: standard output: cannot write (No space left on device)"
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "handoff_audit", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before a byte is read, as under | head -c 0
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 2
+    assert "Traceback" not in err and "internal error" not in err and "Exception ignored" not in err
+
+
+def test_an_empty_fail_on_is_a_usage_error_not_a_pass(runner: CliRunner) -> None:
+    faulty = str(SAMPLES / "state_loss_removed_field.jsonl")
+    for value in ("", ",", " , "):
+        result = runner.invoke(app, ["scan", faulty, "-q", "--fail-on", value])
+        assert result.exit_code == 2
+        assert "--fail-on: no class, kind or rule code given" in result.stderr
+    assert runner.invoke(app, ["scan", faulty, "-q", "--fail-on", "none"]).exit_code == 0
+    assert runner.invoke(app, ["scan", faulty, "-q", "--ignore", ""]).exit_code == 1  # ignoring nothing is safe
 
 
 def test_table_output_escapes_markup_and_control_characters(runner: CliRunner, tmp_path: Path) -> None:
@@ -222,3 +259,10 @@ def test_the_bar_is_drawn_by_default_only_on_a_terminal_for_large_inputs(monkeyp
     assert progress.wanted([small], True) and not progress.wanted([Source(str(big), str(big))], False)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert not progress.wanted([Source(str(big), str(big))], None)
+
+
+@pytest.mark.parametrize("command", [["scan"], ["convert"], ["stats"], ["show", "t"], ["contracts", "infer"]])
+def test_standard_input_named_twice_is_a_usage_error(runner: CliRunner, command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "-", "-"], input="{}\n")
+    assert result.exit_code == 2
+    assert result.stderr == "handoff-audit: error: - (standard input) is named more than once; it can be read only once\n"

@@ -448,6 +448,20 @@ def test_a_draft_writes_no_invisible_or_control_character_raw(tmp_path: Path, as
     assert {(ec.from_agent, ec.to_agent) for ec in cs.edges} == {(frm, to), ("a", "caf\u00e9")}
 
 
+def test_a_draft_says_how_many_input_lines_could_not_be_used(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    write_events(path, T("t").hop("a", "b", {"k": 1}).outcome("b").events)
+    path.write_bytes(path.read_bytes() + b"garbage\n" * 3)
+    result = CliRunner().invoke(app, ["contracts", "infer", "-q", str(path)])
+    assert result.exit_code == 0
+    assert "# 3 input lines could not be used; scan lists them." in result.stdout
+    assert result.stderr == f"handoff-audit: 3 input lines could not be used (first: {path}:4: not valid JSON); scan lists them all\n"
+    clean = tmp_path / "clean.jsonl"
+    write_events(clean, T("t").hop("a", "b", {"k": 1}).outcome("b").events)
+    quiet = CliRunner().invoke(app, ["contracts", "infer", "-q", str(clean)])
+    assert quiet.stderr == "" and "could not be used" not in quiet.stdout
+
+
 def test_a_draft_holds_only_what_every_clean_state_had(tmp_path: Path) -> None:
     events = (
         T("t1").hop("a", "b", {"k": 1, "opt": "x", "n": 1}).outcome("b").events

@@ -248,6 +248,26 @@ def test_convert_writes_nothing_a_terminal_would_act_on_and_keeps_every_value(tm
     assert note.isprintable() and "\\u202e\\u2066\\u200b" in note  # \u, never the ambiguous \x202e
 
 
+def test_convert_skips_the_native_lines_scan_skips(tmp_path: Path) -> None:
+    lines = [
+        '{"trace_id":"t","type":"outcome","agent":"a","ts":"2026-01-01T10:00:00"}',  # no offset
+        '{"trace_id":"t","type":"outcome","agent":"a","ts":"2026-02-30T10:00:00Z"}',  # no such day
+        '{"trace_id":"t","type":"tool.call","agent":"a","tool":"x","args":{},"ts":true}',
+        '{"trace_id":"t","type":"agent.start","agent":"a","ts":true}',  # not kept: its time is not read
+        '{"trace_id":"t","type":"handoff.sent","from":"a","to":"b","state":[]}',
+        '{"trace_id":"t","type":"outcome","agent":"a","ts":"2026-01-01T10:00:00Z"}',
+        "{oops",
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    converted = CliRunner().invoke(app, ["convert", str(src)])
+    skipped = [line for line in converted.stderr.splitlines() if "skipped " in line and "in.jsonl:" in line]
+    scanned = json.loads(CliRunner().invoke(app, ["scan", "-f", "json", "--exit-zero", str(src)]).stdout)
+    expected = [f"handoff-audit: skipped {src}:{s['line']}: {s['reason']}" for s in scanned["skipped"]]
+    assert skipped == expected and len(expected) == 5
+    assert len(converted.stdout.splitlines()) == 2
+
+
 def test_convert_of_nothing_usable_exits_2_with_one_line(tmp_path: Path) -> None:
     junk = tmp_path / "junk.jsonl"
     junk.write_text("hello\n")
