@@ -66,9 +66,10 @@ def print_table(console: Console, table: Table) -> None:
         first = columns[0][i]
         console.print(first if isinstance(first, Text) else Text(str(first)), overflow="fold")
         for header, cells in zip(headers[1:], columns[1:]):
-            if _plain(cells[i]):
+            cell = cells[i]
+            if _plain(cell):
                 line = Text(f"  {header}: ")
-                line.append(cells[i] if isinstance(cells[i], Text) else Text(str(cells[i])))
+                line.append(cell if isinstance(cell, Text) else Text(str(cell)))
                 console.print(line, overflow="fold")
 
 
