@@ -343,7 +343,10 @@ def _guard(work, debug: bool) -> int:
         return code
     except OutputError as err:
         # Nothing more can reach standard output; the interpreter's own last flush must not fail too.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a standard output without a file descriptor (io.UnsupportedOperation)
+            pass
         if not err.closed_pipe:
             _note(f"handoff-audit: error: {err}")
         return ExitCode.ERROR
