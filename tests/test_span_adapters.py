@@ -639,3 +639,55 @@ def test_a_model_call_with_unparseable_arguments_is_a_tool_call_without_argument
     assert broken.read_text() != src.read_text()
     assert _tool_calls(broken) == [REFUND_CALLS[0], ("billing", "issue_refund", {})]
     assert _scan(broken).findings == ()
+
+
+# --- odd values in one span -----------------------------------------------------------------------
+
+GENAI_CLEAN = FIXTURES / "otlp_genai" / "clean_handoff.jsonl"
+
+
+def _first_span_changed(dst: Path, change) -> Path:  # type: ignore[no-untyped-def]
+    """The GenAI clean handoff with its first span changed by ``change``."""
+    lines = GENAI_CLEAN.read_text().splitlines()
+    doc = json.loads(lines[0])
+    change(doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0])
+    dst.write_text("\n".join([json.dumps(doc), *lines[1:]]) + "\n")
+    return dst
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("attr", {"intValue": "\u00b2"}, "attribute 'x': 'intValue' is not a readable value"),
+    ("attr", {"intValue": "--5"}, "attribute 'x': 'intValue' is not a readable value"),
+    ("attr", {"intValue": "1" * 5000}, "attribute 'x': 'intValue' is not a readable value"),
+    ("attr", {"arrayValue": {"values": 5}}, "attribute 'x': 'arrayValue' is not a readable value"),
+    ("attr", {"kvlistValue": {"values": "ab"}}, "attribute 'x': 'kvlistValue' is not a readable value"),
+    ("startTimeUnixNano", "1" * 5000, "'startTimeUnixNano' or 'endTimeUnixNano' is not a number of nanoseconds"),
+    ("startTimeUnixNano", "9" * 400, "'startTimeUnixNano' or 'endTimeUnixNano' is not a number of nanoseconds"),
+    ("endTimeUnixNano", "\u00b2", "'startTimeUnixNano' or 'endTimeUnixNano' is not a number of nanoseconds"),
+])
+def test_an_odd_value_skips_its_span_with_the_reason_and_the_rest_is_read(
+    tmp_path: Path, field: str, value: object, reason: str
+) -> None:
+    def change(sp):  # type: ignore[no-untyped-def]
+        if field == "attr":
+            sp["attributes"].append({"key": "x", "value": value})
+        else:
+            sp[field] = value
+
+    odd = _first_span_changed(tmp_path / "odd.jsonl", change)
+    report = _scan(odd, FIXTURES / "agents_sdk" / "clean_handoff.jsonl")
+    assert (str(odd), 1, f"resourceSpans[0].scopeSpans[0].spans[0]: {reason}") in [
+        (s.file, s.line, s.reason) for s in report.skipped
+    ]
+    assert report.summary.traces == 2 and report.summary.handoffs == 2
+    assert _convert(odd)  # convert reads it too
+
+
+def test_a_console_span_with_a_time_out_of_range_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    src = (FIXTURES / "console" / "clean_pipeline.txt").read_text()
+    first = src.index('"start_time": "')
+    odd = tmp_path / "odd.txt"
+    odd.write_text(src[:first] + '"start_time": "0001-01-01T00:00:00"' + src[src.index(",", first):])
+    report = _scan(odd)
+    assert [(s.line, s.reason) for s in report.skipped] == [(1, "'start_time' or 'end_time' is not a time")]
+    assert report.summary.traces == 1

@@ -36,10 +36,10 @@ def _time(value: Any) -> float | None:
     if type(value) is not str:
         raise BadSpan("'start_time' or 'end_time' is not a time")
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # A time without an offset is local time: the first day of year 1 is then out of range.
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError, OSError):
         raise BadSpan("'start_time' or 'end_time' is not a time") from None
-    return dt.timestamp()
 
 
 def read_span(doc: Any, source: str, line: int) -> Span:

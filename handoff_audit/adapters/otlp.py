@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,21 @@ class BadSpan(ValueError):
     """A span that cannot be used; the message is the reason."""
 
 
+_DECIMAL = re.compile(r"-?[0-9]+")  # ASCII digits only: str.isdigit() takes '²' too, which int() refuses
+
+
+def _integer(value: Any) -> int | None:
+    """A JSON integer, or a decimal integer written as a string; None for anything else."""
+    if type(value) is int:
+        return value
+    if type(value) is str and _DECIMAL.fullmatch(value):
+        try:
+            return int(value)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            return None
+    return None
+
+
 def attribute_value(value: Any) -> Any:
     """A typed OTLP ``AnyValue`` as a plain value; BadSpan when it is not one."""
     if type(value) is not dict or len(value) > 1:
@@ -41,16 +57,18 @@ def attribute_value(value: Any) -> Any:
         return v
     if kind == "boolValue" and type(v) is bool:
         return v
-    if kind == "intValue" and (type(v) is int or (type(v) is str and v.lstrip("-").isdigit())):
-        return int(v)
+    if kind == "intValue" and (n := _integer(v)) is not None:
+        return n
     if kind == "doubleValue" and type(v) in (int, float):
         return float(v)
     if kind == "doubleValue" and v in ("NaN", "Infinity", "-Infinity"):
         return None
-    if kind == "arrayValue" and type(v) is dict:
-        return [attribute_value(x) for x in v.get("values") or ()]
-    if kind == "kvlistValue" and type(v) is dict:
-        return attributes(v.get("values") or ())
+    if kind in ("arrayValue", "kvlistValue") and type(v) is dict:
+        values = v.get("values")
+        if values is None:
+            values = []  # an empty list or object, written without its 'values'
+        if type(values) is list:
+            return [attribute_value(x) for x in values] if kind == "arrayValue" else attributes(values)
     if kind == "bytesValue" and type(v) is str:
         return v
     raise BadSpan(f"'{kind}' is not a readable value")
@@ -91,12 +109,12 @@ def hex_id(value: Any, size: int, what: str) -> str:
 
 
 def _nanos(value: Any) -> float | None:
+    """A time in nanoseconds since the Unix epoch (a fixed64 in OTLP) as seconds."""
     if value in (None, "", "0", 0):
         return None
-    if type(value) is str and value.isdigit():
-        return int(value) / 1e9
-    if type(value) is int:
-        return value / 1e9
+    n = _integer(value)
+    if n is not None and 0 <= n < 2**64:
+        return n / 1e9
     raise BadSpan("'startTimeUnixNano' or 'endTimeUnixNano' is not a number of nanoseconds")
 
 
