@@ -691,3 +691,42 @@ def test_a_console_span_with_a_time_out_of_range_is_skipped_with_the_reason(tmp_
     report = _scan(odd)
     assert [(s.line, s.reason) for s in report.skipped] == [(1, "'start_time' or 'end_time' is not a time")]
     assert report.summary.traces == 1
+
+
+def _with_llm_attributes(src: Path, dst: Path, extra: list) -> Path:  # type: ignore[type-arg]
+    """``src`` with ``extra`` attributes added to its first model-call span."""
+    done = False
+
+    def add(sp):  # type: ignore[no-untyped-def]
+        nonlocal done
+        if not done and (_attr(sp, "openinference.span.kind") == "LLM" or _attr(sp, "gen_ai.operation.name") == "chat"):
+            sp["attributes"] = sp["attributes"] + extra
+            done = True
+        return sp
+
+    return _rewrite_spans(src, dst, add)
+
+
+BIG = "99999999999999999999"  # over 64 bits
+
+
+@pytest.mark.parametrize(("fmt", "extra"), [
+    ("otlp_genai", [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": BIG}}]),
+    ("otlp_openinference", [{"key": "llm.input_messages.0.message.role", "value": {"stringValue": "user"}},
+                            {"key": "llm.input_messages.0.message.content", "value": {"intValue": BIG}}]),
+    ("otlp_openinference", [{"key": "gen_ai.tool.call.id", "value": {"kvlistValue": {"values": [
+        {"key": "n", "value": {"intValue": "-" + BIG}}]}}}]),
+])
+def test_an_integer_over_64_bits_skips_its_span_in_scan_and_convert_alike(tmp_path: Path, fmt: str, extra: list) -> None:  # type: ignore[type-arg]
+    big = _with_llm_attributes(FIXTURES / fmt / "clean_handoff.jsonl", tmp_path / "big.jsonl", extra)
+    key = extra[-1]["key"]
+    report = _scan(big)
+    [reason] = [s.reason for s in report.skipped if "spans[" in s.reason]
+    assert f"attribute '{key}': " in reason and reason.endswith("'intValue' is not a readable value")
+    written = io.BytesIO()
+    result = Conversion(written.write)
+    convert((str(big),), result)
+    out = tmp_path / "converted.jsonl"
+    out.write_bytes(written.getvalue())
+    assert [(s.line, s.reason) for s in result.skipped] == [(s.line, s.reason) for s in report.skipped]
+    assert _found(_scan(out)) == _found(report)

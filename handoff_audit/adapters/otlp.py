@@ -57,8 +57,8 @@ def attribute_value(value: Any) -> Any:
         return v
     if kind == "boolValue" and type(v) is bool:
         return v
-    if kind == "intValue" and (n := _integer(v)) is not None:
-        return n
+    if kind == "intValue" and (n := _integer(v)) is not None and -(2**63) <= n < 2**63:
+        return n  # an int64: a larger value could be neither compared as read nor written by convert
     if kind == "doubleValue" and type(v) in (int, float):
         return float(v)
     if kind == "doubleValue" and v in ("NaN", "Infinity", "-Infinity"):
