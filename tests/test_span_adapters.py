@@ -730,3 +730,49 @@ def test_an_integer_over_64_bits_skips_its_span_in_scan_and_convert_alike(tmp_pa
     out.write_bytes(written.getvalue())
     assert [(s.line, s.reason) for s in result.skipped] == [(s.line, s.reason) for s in report.skipped]
     assert _found(_scan(out)) == _found(report)
+
+
+BAD_CALLS = (
+    [{"id": ["c1"], "type": "function", "function": {"name": "lookup_order", "arguments": "{}"}}],
+    [{"id": {"c": 1}, "function": {"name": "lookup_order"}}],
+    [{"id": "c9", "function": "x"}],
+    True,
+    5,
+)
+
+
+@pytest.mark.parametrize("calls", BAD_CALLS, ids=range(len(BAD_CALLS)))
+def test_malformed_tool_calls_in_agents_sdk_messages_are_absent(tmp_path: Path, calls: object) -> None:
+    src = FIXTURES / "agents_sdk" / "clean_handoff.jsonl"
+    items = [json.loads(line) for line in src.read_text().splitlines()]
+    for item in items:
+        if item.get("span_data", {}).get("type") == "generation":
+            item["span_data"]["input"].append({"role": "assistant", "content": "ok", "tool_calls": calls})
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text("".join(json.dumps(i) + "\n" for i in items))
+    report = _scan(odd)
+    assert report.summary.handoffs == 1 and report.skipped == ()
+    assert _tool_calls(odd) == _tool_calls(src)  # no call read from them; the others as before
+
+
+@pytest.mark.parametrize("calls", BAD_CALLS, ids=range(len(BAD_CALLS)))
+def test_malformed_tool_calls_in_otlp_messages_are_absent(tmp_path: Path, calls: object) -> None:
+    src = FIXTURES / "otlp_genai" / "clean_handoff.jsonl"
+    odd_messages = [{"role": "assistant", "content": "ok", "tool_calls": calls},
+                    {"role": "assistant", "parts": [{"type": "tool_call", "id": ["c2"], "name": "lookup_order"}]}]
+
+    def change(sp):  # type: ignore[no-untyped-def]
+        for a in sp.get("attributes", []):
+            if a["key"] == "gen_ai.input.messages":
+                a["value"]["stringValue"] = json.dumps(json.loads(a["value"]["stringValue"]) + odd_messages)
+            if a["key"] == "gen_ai.tool.name":  # a tool span's call id that is no id
+                sp["attributes"] = sp["attributes"] + [
+                    {"key": "gen_ai.tool.call.id", "value": {"arrayValue": {"values": [{"stringValue": "c1"}]}}}]
+        return sp
+
+    odd = _rewrite_spans(src, tmp_path / "odd.jsonl", change)
+    assert '\\"c2\\"' in odd.read_text() and "gen_ai.tool.call.id" in odd.read_text()
+    report = _scan(odd)
+    assert report.summary.handoffs == 1
+    assert [s.reason for s in report.skipped] == [s.reason for s in _scan(src).skipped]
+    assert _tool_calls(odd) == _tool_calls(src)

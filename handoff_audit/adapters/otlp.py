@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from handoff_audit.adapters.spans import Span, buffer_for, loads_maybe
+from handoff_audit.adapters.spans import Span, buffer_for, call_id, loads_maybe
 from handoff_audit.models import Skipped
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def span_from_attributes(
         span.role = "tool"
         span.name = str(attrs.get("tool.name") or attrs.get("gen_ai.tool.name") or name)
         span.input = attrs.get("gen_ai.tool.call.arguments", attrs.get("input.value"))
-        span.call_id = attrs.get("gen_ai.tool.call.id", attrs.get("tool_call.id"))
+        span.call_id = call_id(attrs.get("gen_ai.tool.call.id", attrs.get("tool_call.id")))
     elif kind == "CHAIN":
         meta = loads_maybe(attrs.get("metadata"))
         node = meta.get("langgraph_node") if isinstance(meta, dict) else None

@@ -164,11 +164,19 @@ def _text(content: Any) -> Any:
     return content
 
 
+def call_id(value: Any) -> str | int | None:
+    """A tool call's id as recorded: a string or an integer; any other value (a list, an object) is no id."""
+    return value if type(value) in (str, int) else None
+
+
 def message_items(messages: Any) -> Iterator[tuple[str, Any]]:
     """Normalise chat, Responses-API and GenAI-parts messages to (kind, value) items.
 
     Kinds: ``message`` ({role, content}), ``call`` ((id, name, arguments)), ``output`` ((id, output)).
     System and developer messages are instructions of the agent, not state handed over: left out.
+    What is not in the shape read is absent, as a message that is not an object is: an id that is
+    neither a string nor an integer is no id, ``tool_calls`` that is not a list holds no call, and a
+    call whose ``function`` is not an object is not a call.
     """
     if isinstance(messages, dict):
         if isinstance(messages.get("output"), list):
@@ -189,10 +197,10 @@ def message_items(messages: Any) -> Iterator[tuple[str, Any]]:
         if role in ("system", "developer"):
             continue
         if typ == "function_call":
-            yield "call", (m.get("call_id"), m.get("name"), loads_maybe(m.get("arguments")))
+            yield "call", (call_id(m.get("call_id")), m.get("name"), loads_maybe(m.get("arguments")))
             continue
         if typ == "function_call_output":
-            yield "output", (m.get("call_id"), m.get("output"))
+            yield "output", (call_id(m.get("call_id")), m.get("output"))
             continue
         if isinstance(m.get("parts"), list):  # GenAI semantic conventions
             texts = []
@@ -200,21 +208,22 @@ def message_items(messages: Any) -> Iterator[tuple[str, Any]]:
                 if not isinstance(p, dict):
                     continue
                 if p.get("type") == "tool_call":
-                    yield "call", (p.get("id"), p.get("name"), loads_maybe(p.get("arguments")))
+                    yield "call", (call_id(p.get("id")), p.get("name"), loads_maybe(p.get("arguments")))
                 elif p.get("type") == "tool_call_response":
-                    yield "output", (p.get("id"), p.get("response", p.get("result")))
+                    yield "output", (call_id(p.get("id")), p.get("response", p.get("result")))
                 elif isinstance(p.get("content"), str):
                     texts.append(p["content"])
             if texts:
                 yield "message", {"role": role, "content": "".join(texts)}
             continue
         if role == "tool":
-            yield "output", (m.get("tool_call_id"), _text(m.get("content")))
+            yield "output", (call_id(m.get("tool_call_id")), _text(m.get("content")))
             continue
-        for tc in m.get("tool_calls") or ():
-            if isinstance(tc, dict):
-                fn = tc.get("function") or {}
-                yield "call", (tc.get("id"), fn.get("name"), loads_maybe(fn.get("arguments")))
+        calls = m.get("tool_calls")
+        for tc in calls if isinstance(calls, list) else ():
+            fn = tc.get("function", {}) if isinstance(tc, dict) else None
+            if isinstance(fn, dict):
+                yield "call", (call_id(tc.get("id")), fn.get("name"), loads_maybe(fn.get("arguments")))
         content = _text(m.get("content"))
         if content not in (None, "", []):
             yield "message", {"role": role, "content": content}
