@@ -776,3 +776,37 @@ def test_malformed_tool_calls_in_otlp_messages_are_absent(tmp_path: Path, calls:
     assert report.summary.handoffs == 1
     assert [s.reason for s in report.skipped] == [s.reason for s in _scan(src).skipped]
     assert _tool_calls(odd) == _tool_calls(src)
+
+
+# --- a corrupt first line of OTLP JSON Lines -------------------------------------------------------
+
+CUT_SOURCE = FIXTURES / "otlp_openinference" / "input_filter_drops_tool_output.jsonl"
+
+
+@pytest.mark.parametrize("keep", [100, 1])  # a cut line 1 that starts a JSON object, or is a lone '{'
+def test_a_cut_first_line_of_otlp_json_lines_is_skipped_and_the_rest_read(tmp_path: Path, keep: int) -> None:
+    lines = CUT_SOURCE.read_text().splitlines()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join([lines[0][:keep], *lines[1:]]) + "\n")
+    report = _scan(cut)
+    assert [(s.line, s.reason) for s in report.skipped] == [(1, "not valid JSON")]
+    # The requests after it are read: as when the same cut is on another line, only that line is lost.
+    lines2 = tmp_path / "cut2.jsonl"
+    lines2.write_text("\n".join([lines[0], lines[1][:keep], *lines[2:]]) + "\n")
+    other = _scan(lines2)
+    assert [(s.line, s.reason) for s in other.skipped] == [(2, "not valid JSON")]
+    assert report.summary.traces == other.summary.traces == 1
+    assert report.summary.events > 0 and report.summary.skipped == 1
+
+
+def test_a_pretty_printed_otlp_request_that_does_not_parse_lists_every_line(tmp_path: Path) -> None:
+    pretty = (REPO / "sample_traces" / "frameworks" / "langgraph_clean_pipeline.otlp.json").read_text()
+    assert pretty.startswith("{\n")
+    broken = tmp_path / "broken.jsonl"
+    lines = CUT_SOURCE.read_text().splitlines()
+    broken.write_text(pretty.rstrip()[:-1] + "\n" + "\n".join(lines[1:]) + "\n")  # its closing '}' lost
+    count = sum(1 for line in broken.read_text().splitlines() if line.strip())
+    report = _scan(broken, input_format="otlp-json")
+    assert report.summary.skipped == count - len(lines[1:])  # each line of the document, by itself
+    assert {s.reason for s in report.skipped} <= {"not valid JSON", "not an OTLP JSON request (no 'resourceSpans' list)"}
+    assert report.summary.traces == 1  # the requests after it are read

@@ -122,11 +122,17 @@ def detect(stream: Iterator[bytes], forced: str | None = None) -> tuple[str | No
 
 
 def _pretty(head: list[bytes], stream: Iterator[bytes]) -> str | None:
-    """Read ahead in a pretty-printed document until a key tells which one it is."""
+    """Read ahead in a pretty-printed document until a key tells which one it is.
+
+    A line that is a whole OTLP JSON request tells too: the ``{`` was the cut first line of a file
+    of one request per line.
+    """
     for raw in stream:
         head.append(raw)
         key = raw.strip()
         if key.startswith((b'"resourceSpans"', b'"resource_spans"')):
+            return "otlp-json"
+        if key.startswith(b"{") and (b"resourceSpans" in key or b"resource_spans" in key) and _decide(key) == "otlp-json":
             return "otlp-json"
         if key.startswith(b'"context"'):
             return "otel-console"

@@ -1,7 +1,8 @@
 """OTLP JSON: what the OpenTelemetry Collector's file exporter writes, and OTLP/HTTP JSON bodies.
 
 One ``{"resourceSpans": [...]}`` request per line is read line by line; a file holding one
-request spread over many lines is read whole. Spans are read by their OpenInference and OpenTelemetry
+request spread over many lines is read whole (``OtlpJsonAdapter.feed`` tells the two apart, and
+lists every line of a document that does not parse). Spans are read by their OpenInference and OpenTelemetry
 GenAI attributes (see ``span_from_attributes`` and docs/input-formats.md).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -246,38 +247,76 @@ def read_request(doc: Any, source: str, line: int, sink: Collector) -> None:
                     sink.skip(Skipped(source, line, f"{where}: {err}"))
 
 
+def _request_line(raw: bytes) -> Any:
+    """A line parsed as a request of its own (an object with 'resourceSpans'), else None."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if type(doc) is dict and ("resourceSpans" in doc or "resource_spans" in doc) else None
+
+
 class OtlpJsonAdapter:
     """Reads OTLP JSON: one request per line, or one request in the whole file."""
 
     name = "otlp-json"
 
     def feed(self, lines: Iterable[bytes], name: str, sink: Collector) -> None:
-        """Read each line as a request; a file whose first line does not parse is read whole."""
+        """Read each line as a request. A first line that starts an object and does not parse opens
+        one request pretty-printed over the whole file, unless the next line is a request of its own
+        (a JSON Lines file whose first line is cut); a document that does not parse whole is read line
+        by line after all, so that every line is listed with its own reason or read."""
         lineno = 0
-        seen = False
-        it = iter(lines)
+        first = True
+        it = enumerate(lines, 1)
         try:
-            for lineno, raw in enumerate(it, 1):
+            for lineno, raw in it:
                 if not raw.strip():
                     continue
                 try:
                     doc = orjson.loads(raw)
                 except orjson.JSONDecodeError:
-                    if not seen and raw.lstrip()[:1] == b"{":
-                        # One request pretty-printed over many lines: it can only be read whole.
-                        rest = raw + b"".join(it)
-                        lineno_start = lineno
-                        lineno += rest.count(b"\n")
-                        try:
-                            doc = orjson.loads(rest)
-                        except orjson.JSONDecodeError:
-                            sink.skip(Skipped(name, lineno_start, "not valid JSON"))
-                            return
-                        read_request(doc, name, lineno_start, sink)
-                        return
-                    sink.skip(Skipped(name, lineno, "not valid JSON"))
+                    if first and raw.lstrip()[:1] == b"{":
+                        # Should reading fail on the way, nothing from this line on has been read.
+                        lineno, start = lineno - 1, lineno
+                        lineno = self._document(raw, start, it, name, sink)
+                    else:
+                        sink.skip(Skipped(name, lineno, "not valid JSON"))
+                    first = False
                     continue
-                seen = True
+                first = False
                 read_request(doc, name, lineno, sink)
         finally:
             sink.last_line = lineno
+
+    @staticmethod
+    def _document(raw: bytes, lineno: int, it: Iterator[tuple[int, bytes]], name: str, sink: Collector) -> int:
+        """Read a first line ``raw`` that starts an object and does not parse, and the lines after it
+        that belong with it; the number of the last line read."""
+        start = lineno
+        held = [raw]
+        for lineno, nxt in it:  # the next non-blank line tells
+            held.append(nxt)
+            if nxt.strip():
+                break
+        if _request_line(held[-1]) is None:
+            for lineno, more in it:
+                held.append(more)
+            try:
+                doc = orjson.loads(b"".join(held))
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                read_request(doc, name, start, sink)
+                return lineno
+        # JSON Lines after all: every line read, or listed with its reason.
+        for n, line in enumerate(held, start):
+            if not line.strip():
+                continue
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                sink.skip(Skipped(name, n, "not valid JSON"))
+                continue
+            read_request(doc, name, n, sink)
+        return lineno
