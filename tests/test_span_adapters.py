@@ -810,3 +810,39 @@ def test_a_pretty_printed_otlp_request_that_does_not_parse_lists_every_line(tmp_
     assert report.summary.skipped == count - len(lines[1:])  # each line of the document, by itself
     assert {s.reason for s in report.skipped} <= {"not valid JSON", "not an OTLP JSON request (no 'resourceSpans' list)"}
     assert report.summary.traces == 1  # the requests after it are read
+
+
+# --- parent cycles ----------------------------------------------------------------------------------
+
+
+def test_a_span_that_is_its_own_parent_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    def own_parent(sp):  # type: ignore[no-untyped-def]
+        if sp["name"] == "triage.agent":
+            sp["parentSpanId"] = sp["spanId"]
+        return sp
+
+    odd = _rewrite_spans(GENAI_CLEAN, tmp_path / "odd.jsonl", own_parent)
+    report = _scan(odd)
+    line = next(n for n, text in enumerate(odd.read_text().splitlines(), 1) if '"triage.agent"' in text)
+    assert (line, "span is its own ancestor (parent cycle)") in [(s.line, s.reason) for s in report.skipped]
+    assert not any("no message content" in s.reason for s in report.skipped)  # the content is there
+    assert ("handoff triage -> billing: no agent span of the sender was read, so the state handed over was "
+            "not compared") in [s.reason for s in report.skipped]
+
+
+def test_spans_whose_parents_loop_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    src = FIXTURES / "agents_sdk" / "clean_handoff.jsonl"
+    items = [json.loads(line) for line in src.read_text().splitlines()]
+    agents = [i for i in items if i.get("span_data", {}).get("type") == "agent"]
+    assert len(agents) == 2
+    agents[0]["parent_id"], agents[1]["parent_id"] = agents[1]["id"], agents[0]["id"]
+    looped = tmp_path / "looped.jsonl"
+    looped.write_text("".join(json.dumps(i) + "\n" for i in items))
+    report = _scan(looped)
+    lines = [n for n, i in enumerate(items, 1) if i in agents]
+    assert [(s.line, s.reason) for s in report.skipped if "cycle" in s.reason] == [
+        (n, "span is its own ancestor (parent cycle)") for n in lines
+    ]
+    result = Conversion(io.BytesIO().write)
+    convert((str(looped),), result)
+    assert [(s.line, s.reason) for s in result.skipped] == [(s.line, s.reason) for s in report.skipped]

@@ -31,6 +31,9 @@ NO_CONTENT = (
 NO_CALL = "the receiver made no model call before the run ended, so what it got is unknown"
 
 
+NO_SENDER = "no agent span of the sender was read, so the state handed over was not compared"
+
+
 @dataclass(slots=True)
 class Span:
     """One span, reduced to what the audit reads. ``role`` is agent, node, graph, handoff, llm, tool or other."""
@@ -278,13 +281,38 @@ def handoff_call_names(spans: list[Span]) -> Callable[[Any], bool]:
 # --- one trace to native events -----------------------------------------------------------------
 
 
+CYCLE = "span is its own ancestor (parent cycle)"
+
+
+def _cycles(by_id: dict[str, Span]) -> set[str]:
+    """The ids of the spans whose parent ids lead back to themselves (a span its own parent, or a loop)."""
+    done: set[str] = set()
+    looped: set[str] = set()
+    for sid in by_id:
+        path: dict[str, int] = {}  # the spans of this walk, in order
+        at: str | None = sid
+        while at is not None and at in by_id and at not in done and at not in path:
+            path[at] = len(path)
+            at = by_id[at].parent_id
+        if at is not None and at in path:
+            looped.update(list(path)[path[at]:])
+        done.update(path)
+    return looped
+
+
 class _Trace:
-    def __init__(self, tid: str, spans: list[Span]) -> None:
+    def __init__(self, tid: str, spans: list[Span], skip: Any) -> None:
         self.tid = tid
         # A span read twice (the same trace exported to two files) counts once: the first read.
         unique: dict[str, Span] = {}
         for s in spans:
             unique.setdefault(s.span_id, s)
+        # A span that is its own ancestor has no place in the tree: listed, and left out. The spans
+        # under it are read as if their parent were missing.
+        looped = _cycles(unique)
+        for sid in sorted(looped, key=lambda i: (unique[i].source, unique[i].line, i)):
+            s = unique.pop(sid)
+            skip(Skipped(s.source, s.line, CYCLE))
         self.spans = sorted(unique.values(), key=lambda s: (s.start if s.start is not None else 0.0, s.line))
         self.by_id = unique
         self.out: list[tuple[float, int, dict[str, Any], str, int]] = []
@@ -329,7 +357,7 @@ def trace_events(
     """The native events of one trace, in time order, with the file and line of the span behind each."""
     for s in spans:
         s.input, s.output = loads_maybe(s.input), loads_maybe(s.output)
-    t = _Trace(tid, spans)
+    t = _Trace(tid, spans, skip)
     agents = [s for s in t.spans if s.role in ("agent", "node")]
     for a in agents:
         t.emit(a.start, {"type": "agent.start", "agent": a.name}, a)
@@ -463,7 +491,8 @@ def _agent_edge(t: _Trace, hid: str, sender: Span | None, receiver: Span | None,
         if receiver is not None and first is None and last is not None and last.input is not None:
             skip(Skipped(at.source, at.line, f"handoff {frm} -> {to}: {NO_CALL}"))
         elif receiver is not None:
-            skip(Skipped(at.source, at.line, f"handoff {frm} -> {to}: {NO_CONTENT}"))
+            why = NO_SENDER if sender is None else NO_CONTENT
+            skip(Skipped(at.source, at.line, f"handoff {frm} -> {to}: {why}"))
     recv_span = first if first is not None else receiver
     _handoff(t, hid, frm, to, sent, received if receiver is not None else None, ts, ts_recv, at, recv_span)
     # The model asked for more handoffs than the one taken: each other request was never received.
