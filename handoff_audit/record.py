@@ -66,9 +66,9 @@ class Recorder:
 
     ``path`` is a file name (opened for appending unless ``mode="w"``) or a binary stream, which the
     recorder writes to but does not close. ``compress`` gzips the file; by default a name ending in
-    ``.gz`` is compressed. ``redact`` is a ``Redact`` or any callable that takes an event dict and
-    returns the dict to write (a new one: it must not change the caller's objects) or ``None`` to drop
-    the event. ``strict`` makes write problems raise ``RecordError`` instead of warning. ``clock``
+    ``.gz`` is compressed. ``redact`` is a ``Redact`` or any callable that takes an event dict (a copy in
+    plain JSON data, as it would be written) and returns the dict to write or ``None`` to drop the
+    event. ``strict`` makes write problems raise ``RecordError`` instead of warning. ``clock``
     gives the ``ts`` of events recorded without one (Unix seconds).
     """
 
@@ -203,8 +203,13 @@ class Recorder:
         ev.update(fields)
         try:
             if self.redact is not None:
-                redacted = self.redact(ev)
+                # The hook sees the event as it would be written: a pydantic model or a dataclass in a
+                # state is a plain object by then, so redaction paths reach inside it too.
+                redacted = self.redact(orjson.loads(orjson.dumps(ev, default=_default, option=_OPTIONS)))
                 if redacted is None:
+                    return
+                if not isinstance(redacted, dict):
+                    self._fail(f"the redaction hook returned neither a dict nor None for a {type} event", None, type)
                     return
                 ev = redacted
             line = orjson.dumps(ev, default=_default, option=_OPTIONS) + b"\n"

@@ -280,6 +280,39 @@ def test_a_failing_redaction_hook_drops_the_event_with_a_warning(tmp_path: Path)
     assert rec.dropped == 1 and "secret value" not in str(caught[0].message)
 
 
+def test_a_redaction_hook_that_returns_no_dict_drops_the_event(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    with Recorder(path, redact=lambda ev: "oops") as rec:  # type: ignore[arg-type,return-value]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rec.agent_start("r", "a")
+    assert path.read_bytes() == b"" and (rec.written, rec.dropped) == (0, 1)
+    assert "returned neither a dict nor None" in str(caught[0].message)
+
+
+def test_redaction_reaches_inside_models_and_dataclasses(tmp_path: Path) -> None:
+    import dataclasses
+
+    pydantic = pytest.importorskip("pydantic")  # installed with the framework extras
+
+    class Customer(pydantic.BaseModel):
+        email: str
+        name: str
+
+    @dataclasses.dataclass
+    class Card:
+        number: str
+        brand: str
+
+    path = tmp_path / "run.jsonl"
+    customer, card = Customer(email="ada@example.com", name="Ada"), Card("4111", "visa")
+    with Recorder(path, redact=Redact(mask=["customer.email"], drop=["**.number"])) as rec:
+        rec.handoff_sent("t", "a", "b", {"customer": customer, "card": card}, handoff_id="h")
+    [ev] = _lines(path)
+    assert ev["state"] == {"customer": {"email": "[redacted]", "name": "Ada"}, "card": {"brand": "visa"}}
+    assert customer.email == "ada@example.com" and card.number == "4111"  # the caller's objects untouched
+
+
 @pytest.mark.parametrize("bad", ["", ".a", "a..b", "a[x]", "a b", "a.**"])
 def test_bad_redaction_paths_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
