@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from handoff_audit import __version__, cli_ci
-from handoff_audit.config import DEFAULT_IDLE_LINES, DEPTH_CEILING, Limits, ScanConfig, format_size, parse_size
+from handoff_audit.config import DEFAULT_IDLE_LINES, DEPTH_CEILING, MAX_JOBS, Limits, ScanConfig, format_size, parse_size
 from handoff_audit.errors import ExitCode, HandoffAuditError, InputError, OutputError
 from handoff_audit.formatters._text import plural, printable
 
@@ -116,7 +116,6 @@ ProgressOpt = Annotated[
         show_default=False,
     ),
 ]
-MAX_JOBS = 256  # a worker is a process of its own: more than a machine has CPUs only costs
 JobsOpt = Annotated[
     Optional[int],
     typer.Option(

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 DEFAULT_IDLE_LINES = 200_000  # input lines read without an event of a trace before it is closed
 AUTO_JOBS_BYTES = 64 * 2**20  # inputs this large are worth starting worker processes for
+MAX_JOBS = 256  # worker processes at most: each is a process of its own
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 # Ceiling of --max-depth: the JSON encoder used for states and reports refuses more than 254 levels,

@@ -40,6 +40,35 @@ def test_bad_arguments_raise_the_projects_errors(tmp_path: Path) -> None:
         handoff_audit.scan(tmp_path / "missing.jsonl")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"input_format": "xml"}, "input_format: expected one of auto, native"),
+        ({"fail_on": [5]}, "fail_on: expected selector strings, not int"),
+        ({"ignore": 5}, "ignore: expected selector strings, not int"),
+        ({"max_failure_rate": [0.1]}, "max_failure_rate: expected a rate or a mapping"),
+        ({"idle_lines": "10"}, "idle_lines: expected a whole number of at least 1, not '10'"),
+        ({"idle_lines": 0}, "idle_lines: expected a whole number of at least 1, not 0"),
+        ({"idle_lines": 1.5}, "idle_lines: expected a whole number of at least 1"),
+        ({"jobs": -1}, "jobs: expected a whole number from 0 to 256, not -1"),
+        ({"jobs": "2"}, "jobs: expected a whole number from 0 to 256"),
+        ({"progress": "yes"}, "progress: expected True, False or None"),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_usage_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        handoff_audit.scan(str(SAMPLES), **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="paths: expected a path or an iterable of paths, not NoneType"):
+        handoff_audit.scan(None)  # type: ignore[arg-type]
+
+
+def test_one_selector_string_and_auto_are_taken_as_the_command_line_takes_them() -> None:
+    faulty = str(SAMPLES / "state_loss_removed_field.jsonl")
+    as_list = handoff_audit.scan(faulty, fail_on=["state_loss", "CD203"])
+    as_text = handoff_audit.scan(faulty, fail_on="state_loss,CD203", input_format="auto")
+    assert as_text.verdict == as_list.verdict and not as_text.verdict.passed
+
+
 def test_scan_reads_span_formats_and_takes_an_input_format() -> None:
     fixtures = sorted(str(p) for p in (SAMPLES / "frameworks").rglob("*.jsonl"))
     report = handoff_audit.scan(fixtures)  # each file's format told by its content
