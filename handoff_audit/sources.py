@@ -7,7 +7,6 @@ more than ``max_compression_ratio`` times (see ``config.Limits``).
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import stat
@@ -16,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 from handoff_audit.config import RATIO_FLOOR, Limits, format_size
 from handoff_audit.errors import InputError, LimitError, UsageError
@@ -66,7 +65,7 @@ class Source:
         stream: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
         head = stream.peek(4)[:4]
         if head[:2] == GZIP_MAGIC:
-            stream = gzip.GzipFile(fileobj=cast(BinaryIO, _Counted(stream)), mode="rb")
+            stream = io.BufferedReader(GzipReader(stream), 1 << 20)
         elif head == ZSTD_MAGIC:
             stream = io.BufferedReader(ZstdReader(stream), 1 << 20)
         if stream.peek(3)[:3] == UTF8_BOM:
@@ -74,29 +73,105 @@ class Source:
         return stream
 
 
-class _Counted:
-    """The compressed side of a gzip input: counts the bytes read, for the compression ratio.
+class GzipReader(io.RawIOBase):
+    """Gzip members decompressed as they are read, one after another as ``gzip`` joins them (zero
+    bytes between or after members are padding); EOFError if the input ends inside a member.
 
-    Reads are kept small: the decompressor asks for 128 KiB at a time, and counting bytes it has not
-    used yet would let a bomb expand a thousandfold past the ratio limit before it is seen.
+    Unlike ``gzip.GzipFile``, everything decompressed before corrupt data is handed out first and the
+    error is raised by the read after it. A recorder that died without closing its member, followed by
+    one that appended a member of its own, leaves such a file: its first lines are read, then the
+    read error is reported where they end, instead of the whole file being lost.
+
+    Reads are small while the data expands a lot: counting compressed bytes not yet used would let a
+    bomb expand a thousandfold past the ratio limit before it is seen.
     """
 
-    CHUNK = 4096
+    CHUNK = 1 << 16
+    SMALL = 4096
 
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.count = 0
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self.count = 0  # compressed bytes read, for the compression ratio
+        self._chunk = self.SMALL
+        self._dobj = zlib.decompressobj(wbits=31)  # zlib reads the gzip header and checks the trailer
+        self._in_member = False
+        self._pending = b""
+        self._at = 0
+        self._failed: BaseException | None = None
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(self.CHUNK if size < 0 or size > self.CHUNK else size)
-        self.count += len(data)
-        return data
+    def readable(self) -> bool:
+        return True
 
     def fileno(self) -> int:
-        return self.raw.fileno()
+        return int(self._source.fileno())
+
+    def readinto(self, buffer: Any) -> int:
+        while self._at >= len(self._pending):
+            if self._failed is not None:
+                raise self._failed
+            data = self._source.read(self._chunk)
+            if not data:
+                if self._in_member:
+                    raise EOFError("compressed file ended before the end of its gzip member")
+                return 0
+            self.count += len(data)
+            self._pending, self._at = self._decompress(data), 0
+            if len(self._pending) > 64 * len(data):
+                self._chunk = self.SMALL
+            else:
+                self._chunk = min(self.CHUNK, self._chunk * 2)
+        n = min(len(buffer), len(self._pending) - self._at)
+        buffer[:n] = memoryview(self._pending)[self._at : self._at + n]
+        self._at += n
+        return n
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if not self._in_member:
+                data = data.lstrip(b"\x00")  # padding after a member
+                if not data:
+                    break
+                self._in_member = True
+            before = self._dobj.copy()
+            try:
+                out.append(self._dobj.decompress(data))
+            except zlib.error as err:
+                # What ``data`` held before the corrupt byte, fed again in small pieces.
+                self._dobj = before
+                out.append(self._salvage(data))
+                self._failed = err
+                break
+            if not self._dobj.eof:
+                break
+            data = self._dobj.unused_data
+            self._dobj = zlib.decompressobj(wbits=31)
+            self._in_member = False
+        return b"".join(out)
+
+    def _salvage(self, data: bytes) -> bytes:
+        """What ``data`` decompresses to up to its first corrupt byte: fed 64 bytes at a time, then the
+        piece that fails byte by byte (only after an error, so the copies cost nothing otherwise)."""
+        out = []
+        for i in range(0, len(data), 64):
+            before = self._dobj.copy()
+            try:
+                out.append(self._dobj.decompress(data[i : i + 64]))
+            except zlib.error:
+                self._dobj = before
+                for j in range(i, min(i + 64, len(data))):
+                    try:
+                        out.append(self._dobj.decompress(data[j : j + 1]))
+                    except zlib.error:
+                        break
+                break
+            if self._dobj.eof:
+                break  # a whole member ended: the corrupt bytes come after it
+        return b"".join(out)
 
     def close(self) -> None:
-        self.raw.close()
+        self._source.close()
+        super().close()
 
 
 def read_lines(stream: BinaryIO, limits: Limits) -> Iterator[bytes]:
@@ -146,10 +221,10 @@ def _blocks(stream: BinaryIO, limits: Limits) -> Iterator[list[bytes]]:
         yield [b"".join(head)]
 
 
-def _compressed_side(stream: BinaryIO) -> _Counted | ZstdReader | None:
+def _compressed_side(stream: BinaryIO) -> GzipReader | ZstdReader | None:
     """What counts the compressed bytes read under ``stream``, if it decompresses."""
-    inner = getattr(stream, "fileobj", None) if isinstance(stream, gzip.GzipFile) else getattr(stream, "raw", None)
-    return inner if isinstance(inner, (_Counted, ZstdReader)) else None
+    inner = getattr(stream, "raw", None)
+    return inner if isinstance(inner, (GzipReader, ZstdReader)) else None
 
 
 def _check_expansion(total: int, compressed: int, limits: Limits) -> None:
@@ -179,11 +254,8 @@ def open_failure(err: BaseException) -> str:
 
 
 def close(stream: BinaryIO) -> None:
-    """Close what ``Source.open`` returned, the file under a gzip stream included."""
-    inner = getattr(stream, "fileobj", None)
+    """Close what ``Source.open`` returned (a decompressing stream closes the file under it)."""
     stream.close()
-    if isinstance(inner, _Counted):
-        inner.close()
 
 
 def inputs(arguments: list[str] | tuple[str, ...]) -> list[Source]:

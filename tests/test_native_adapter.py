@@ -99,6 +99,28 @@ def test_a_truncated_gzip_keeps_what_was_read_and_says_so(tmp_path: Path) -> Non
     assert report.skipped[-1].reason.startswith("truncated compressed stream")
 
 
+def test_a_gzip_member_left_unfinished_then_appended_to_keeps_its_lines(tmp_path: Path) -> None:
+    import zlib
+
+    # A recorder flushed three events and died; the next one appended a member of its own.
+    first = b"".join(GOOD.replace(b'"t"', f'"t{i}"'.encode()) + b"\n" for i in range(3))
+    unfinished = zlib.compressobj(wbits=31)
+    data = unfinished.compress(first) + unfinished.flush(zlib.Z_SYNC_FLUSH)
+    path = tmp_path / "run.jsonl.gz"
+    path.write_bytes(data + gzip.compress(b"".join(GOOD.replace(b'"t"', f'"u{i}"'.encode()) + b"\n" for i in range(5))))
+    report = run(ScanConfig((str(path),)))
+    assert report.summary.events == 3
+    assert [(k.line, k.reason) for k in report.skipped] == [(4, "read error; the rest of the file was not read")]
+
+
+def test_gzip_members_with_zero_padding_between_and_after_are_read_whole(tmp_path: Path) -> None:
+    lines = [GOOD.replace(b'"t"', f'"t{i}"'.encode()) + b"\n" for i in range(4000)]
+    path = tmp_path / "padded.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(lines[:10])) + b"\0" * 5000 + gzip.compress(b"".join(lines[10:])) + b"\0" * 7)
+    report = run(ScanConfig((str(path),)))
+    assert (report.summary.events, report.summary.skipped) == (4000, 0)
+
+
 def test_zstandard_streams_of_several_frames_are_read_like_plain_files(tmp_path: Path) -> None:
     import zstandard
 
