@@ -174,9 +174,10 @@ def register(app: typer.Typer) -> None:
                     return None
                 hops = lin.trace_hops(rec, pattern, flt)
                 if trace:
-                    per_trace.append({"trace_id": rec.trace_id, "hops": [h.to_dict() for h in hops]})
+                    shown = [h.to_dict() for h in hops if lin.fate_ok(flt, h.fate)]
+                    per_trace.append({"trace_id": rec.trace_id, "hops": shown})
                 else:
-                    agg.add(hops)
+                    agg.add(hops, flt)
                 return None
 
             # With --trace, only the named traces are kept and audited, and lines that cannot be

@@ -159,7 +159,11 @@ class Hop:
 
 
 def trace_hops(rec: WholeTrace, pattern: Pattern, flt: Filter) -> list[Hop]:
-    """The field's fate at every reported handoff of one trace, in send order, following renames."""
+    """The field's fate at every reported handoff of one trace, in send order, following renames.
+
+    Every fate, whatever ``--class`` and ``--kind`` ask for: the hops carry the field all the same
+    (``fate_ok`` picks the fates to show).
+    """
     held: dict[str, Pattern] = {}  # agent -> where it holds the field (after a rename, the new key)
     had: dict[str, set[str]] = {}  # agent -> the agents it received the field from
     hops: list[Hop] = []
@@ -194,11 +198,12 @@ def trace_hops(rec: WholeTrace, pattern: Pattern, flt: Filter) -> list[Hop]:
             held[h.to_agent] = new_pat
             had.setdefault(h.to_agent, set()).add(h.from_agent)
         if flt.handoff_ok(rec, h):
-            hops.extend(hp for hp in found if _fate_ok(flt, hp.fate))
+            hops.extend(found)
     return hops
 
 
-def _fate_ok(flt: Filter, fate: str) -> bool:
+def fate_ok(flt: Filter, fate: str) -> bool:
+    """Whether ``--class`` and ``--kind`` keep a fate (without them, every fate)."""
     rule = RULES.get(fate)
     if not flt.classes and not flt.kinds:
         return True
@@ -295,15 +300,17 @@ class Aggregate:
     carried: Counter[tuple[str, str]] = field(default_factory=Counter)
     fates: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (from, to, fate, renamed_to)
 
-    def add(self, hops: list[Hop]) -> None:
-        """Count one trace's hops: each edge, and each fate on it, once per trace."""
+    def add(self, hops: list[Hop], flt: Filter | None = None) -> None:
+        """Count one trace's hops: each edge that carried the field, and each fate on it that ``flt``
+        keeps, once per trace."""
         self.traces += 1
         if not hops:
             return
         self.with_field += 1
         for edge in {(h.from_agent, h.to_agent) for h in hops}:
             self.carried[edge] += 1
-        for key in {(h.from_agent, h.to_agent, h.fate, h.renamed_pattern or h.renamed_to or "") for h in hops}:
+        for key in {(h.from_agent, h.to_agent, h.fate, h.renamed_pattern or h.renamed_to or "") for h in hops
+                    if flt is None or fate_ok(flt, h.fate)}:
             self.fates[key] += 1
 
     def to_dict(self, field_path: str) -> dict[str, Any]:

@@ -598,3 +598,14 @@ def test_token_totals_past_64_bits_and_costs_past_the_largest_float_are_written(
     tax = orjson.loads(CliRunner().invoke(app, ["stats", path, "-f", "json"]).stdout)["tax_total"]
     assert tax["input_tokens"] == 2 * big and tax["cost_usd"] is None  # as orjson writes infinity
     assert tax["orchestration_tax_cost_share"] is None
+
+
+def test_lineage_class_and_kind_filters_keep_the_carrying_counts(runner: CliRunner) -> None:
+    args = ["lineage", "customer.shipping_address", INCIDENT, "-f", "json"]
+    whole = _json(runner.invoke(app, args))
+    lost = _json(runner.invoke(app, [*args, "--class", "state_loss"]))
+    assert lost["traces_with_field"] == whole["traces_with_field"] == 24
+    carrying = {(e["from"], e["to"]): e["traces_carrying"] for e in whole["edges"]}
+    assert {(e["from"], e["to"]): e["traces_carrying"] for e in lost["edges"]} == carrying
+    fates = {(e["from"], e["to"], f["fate"]): f["share_of_carrying"] for e in lost["edges"] for f in e["fates"]}
+    assert fates == {("inventory", "payment", "removed_field"): round(4 / 24, 6)}
