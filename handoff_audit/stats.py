@@ -117,7 +117,9 @@ class Stats:
                 resent.append((index[id(dup.received)], dup.to_agent, dup.received.state))
         reread: dict[int, int] = {}  # call index -> input tokens taken by a repeated state
         for at, agent, state in resent:
-            nxt = next((x for x in calls if index[id(x)] > at and x.agent == agent), None)
+            # The agent's first call after the repeat in event order (the calls are in read order).
+            nxt = min((x for x in calls if index[id(x)] > at and x.agent == agent), key=lambda x: index[id(x)],
+                      default=None)
             if nxt is not None:
                 reread[index[id(nxt)]] = reread.get(index[id(nxt)], 0) + math.ceil(len(state) / BYTES_PER_TOKEN)
         for x in calls:

@@ -609,3 +609,15 @@ def test_lineage_class_and_kind_filters_keep_the_carrying_counts(runner: CliRunn
     assert {(e["from"], e["to"]): e["traces_carrying"] for e in lost["edges"]} == carrying
     fates = {(e["from"], e["to"], f["fate"]): f["share_of_carrying"] for e in lost["edges"] for f in e["fates"]}
     assert fates == {("inventory", "payment", "removed_field"): round(4 / 24, 6)}
+
+
+def test_a_repeated_state_is_booked_on_the_first_call_after_it_in_event_order(tmp_path: Path, runner: CliRunner) -> None:
+    sent = {"trace_id": "R", "type": "handoff.sent", "ts": 1, "handoff_id": "h1", "from": "a", "to": "b", "state": {"x": 1}}
+    got = {**sent, "type": "handoff.received", "ts": 1.1}
+    again = {**got, "ts": 2}  # a duplicate delivery: the state is read again
+    late = {"trace_id": "R", "type": "llm.call", "ts": 6, "agent": "b", "input_tokens": 100, "cost_usd": 0.5}
+    early = {**late, "ts": 5, "input_tokens": 200, "cost_usd": 0.2}  # written after, happened before
+    path = str(write_events(tmp_path / "r.jsonl", [sent, got, again, late, early]))
+    tax = {row["category"]: row for row in _json(runner.invoke(app, ["stats", path, "-f", "json"]))["tax"]}
+    # 7 bytes of state, 2 tokens of the early call's 200, and the same share of its cost.
+    assert (tax["context_reinjection"]["input_tokens"], tax["context_reinjection"]["cost_usd"]) == (2, 0.002)
