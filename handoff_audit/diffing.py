@@ -91,15 +91,17 @@ def _walk(a: Any, b: Any, path: Path, out: list[FieldChange]) -> None:
 ALIGN_BUDGET = 1_000_000
 
 
-def _align(a: list[Any], b: list[Any], path: Path, out: list[FieldChange]) -> None:
+def _opcodes(a: list[Any], b: list[Any]) -> list[tuple[str, int, int, int, int]]:
+    """How two lists of different lengths line up: difflib's opcodes over the items' encodings."""
     ka = [_dumps(x, option=_SORTED) for x in a]
     kb = [_dumps(x, option=_SORTED) for x in b]
-    opcodes: list[tuple[str, int, int, int, int]]
     if len(ka) * len(kb) <= ALIGN_BUDGET:
-        opcodes = list(SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes())
-    else:
-        opcodes = _bounded_opcodes(ka, kb)
-    for op, i1, i2, j1, j2 in opcodes:
+        return list(SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes())
+    return _bounded_opcodes(ka, kb)
+
+
+def _align(a: list[Any], b: list[Any], path: Path, out: list[FieldChange]) -> None:
+    for op, i1, i2, j1, j2 in _opcodes(a, b):
         if op == "equal":
             continue
         common = min(i2 - i1, j2 - j1) if op == "replace" else 0
@@ -130,6 +132,44 @@ def _bounded_opcodes(ka: list[bytes], kb: list[bytes]) -> list[tuple[str, int, i
     if hi:
         ops.append(("equal", ea, len(ka), eb, len(kb)))
     return ops
+
+
+def counterpart(sent: Any, received: Any, path: Path) -> Path | None:
+    """Where the value at ``path`` of the sent state is in the received state, by the rules of the diff
+    (a list item is found by the alignment of its list); None when it did not arrive there."""
+    out: list[str | int] = []
+    a, b = sent, received
+    for seg in path:
+        if type(seg) is int:
+            if type(a) is not list or type(b) is not list or not 0 <= seg < len(a):
+                return None
+            j = _aligned(a, b, seg)
+            if j is None:
+                return None
+            a, b = a[seg], b[j]
+            out.append(j)
+        else:
+            if type(a) is not dict or type(b) is not dict or seg not in a or seg not in b:
+                return None
+            a, b = a[seg], b[seg]
+            out.append(seg)
+    return tuple(out)
+
+
+def _aligned(a: list[Any], b: list[Any], i: int) -> int | None:
+    """The index in ``b`` of item ``i`` of ``a``, as ``_walk`` pairs them; None for an item removed."""
+    if len(a) == len(b):
+        return i
+    if not b or (len(b) < len(a) and same(a[: len(b)], b)):
+        return i if i < len(b) else None  # cut short: what is left is the start
+    for op, i1, i2, j1, j2 in _opcodes(a, b):
+        if i1 <= i < i2:
+            if op == "equal":
+                return j1 + (i - i1)
+            if op == "replace" and i - i1 < min(i2 - i1, j2 - j1):
+                return j1 + (i - i1)
+            return None
+    return None
 
 
 def format_path(path: Path) -> str:

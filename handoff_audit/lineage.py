@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from handoff_audit.classify import match_renames
-from handoff_audit.diffing import diff_states, format_path
+from handoff_audit.diffing import counterpart, diff_states, format_path
 from handoff_audit.errors import UsageError
 from handoff_audit.filters import Filter
 from handoff_audit.models import Finding, Handoff, Path
@@ -216,7 +216,9 @@ def _fate(h: Handoff, path: Path, value: Any, recv_state: Any, ts: float | None)
     where = format_path(path)
     if recv_state is None:
         return Hop(h.handoff_id, h.from_agent, h.to_agent, ts, where, ORPHANED, value, None, arrived=False)
-    got = expand(recv_state, path)
+    # A list item may arrive at another index (the diff aligns lists): look for it where it went.
+    at = counterpart(h.sent_state, recv_state, path)
+    got = expand(recv_state, at) if at is not None else []
     received = got[0][1] if got else None
     f = _finding_at(h, path)
     if f is not None:

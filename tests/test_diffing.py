@@ -43,6 +43,21 @@ def test_a_change_inside_a_list_item_that_moved_is_named_by_its_sent_index() -> 
     assert [(c.op, c.path) for c in changes] == [("item_added", ("items", 0)), ("added", ("items", 1, "c"))]
 
 
+def test_the_counterpart_of_a_sent_path_follows_the_list_alignment() -> None:
+    from handoff_audit.diffing import counterpart
+
+    sent = {"items": [{"q": 1}, {"q": 2}, {"q": 3}], "n": [1, 2], "cut": [1, 2, 3]}
+    got = {"items": [None, {"q": 1}, {"q": 2.5}, {"q": 3}, {"q": 4}], "n": [5, 2], "cut": [1, 2]}
+    assert counterpart(sent, got, ("items", 0, "q")) == ("items", 1, "q")
+    assert counterpart(sent, got, ("items", 1, "q")) == ("items", 2, "q")  # paired with the item that replaced it
+    assert counterpart(sent, got, ("items", 2, "q")) == ("items", 3, "q")
+    dropped = {"items": [None, {"q": 1}, {"q": 3}, {"q": 4}]}
+    assert counterpart(sent, dropped, ("items", 1, "q")) is None  # removed from the middle
+    assert counterpart(sent, got, ("n", 0)) == ("n", 0)  # same length: position by position
+    assert counterpart(sent, got, ("cut", 2)) is None and counterpart(sent, got, ("cut", 1)) == ("cut", 1)
+    assert counterpart(sent, got, ("gone",)) is None and counterpart(sent, got, ()) == ()
+
+
 @given(states)
 def test_diff_of_a_state_with_itself_is_empty(a: dict[str, Any]) -> None:
     assert diff_states(a, a) == []

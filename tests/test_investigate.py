@@ -621,3 +621,17 @@ def test_a_repeated_state_is_booked_on_the_first_call_after_it_in_event_order(tm
     tax = {row["category"]: row for row in _json(runner.invoke(app, ["stats", path, "-f", "json"]))["tax"]}
     # 7 bytes of state, 2 tokens of the early call's 200, and the same share of its cost.
     assert (tax["context_reinjection"]["input_tokens"], tax["context_reinjection"]["cost_usd"]) == (2, 0.002)
+
+
+def test_lineage_finds_a_list_item_where_the_alignment_put_it(tmp_path: Path, runner: CliRunner) -> None:
+    sent = {"trace_id": "L", "type": "handoff.sent", "ts": 1, "handoff_id": "h1", "from": "a", "to": "b",
+            "state": {"items": [{"qty": 1}, {"qty": 2}, {"qty": 3}]}}
+    got = {**sent, "type": "handoff.received", "ts": 1.1, "state": {"items": [{"qty": 1}, {"qty": 3}]}}
+    path = str(write_events(tmp_path / "l.jsonl", [sent, got]))
+    view = _json(runner.invoke(app, ["lineage", "items[*].qty", path, "--trace", "L", "-f", "json"]))
+    hops = [(h["path"], h["fate"], h["sent"], h["received"], h["arrived"]) for h in view["trace_hops"][0]["hops"]]
+    assert hops == [
+        ("items[0].qty", "kept", 1, 1, True),
+        ("items[1].qty", "removed_field", 2, None, False),  # the middle item was dropped
+        ("items[2].qty", "kept", 3, 3, True),  # it arrived at index 1
+    ]
