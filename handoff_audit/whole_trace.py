@@ -88,23 +88,26 @@ class WholeTrace:
         return max(stamps) if stamps else None
 
     def merged(self) -> list[Event | Extra]:
-        """Every event of the trace in event-time order, by the rule that orders the kept events."""
+        """Every event of the trace in event-time order, by the rule that orders the kept events.
+
+        A kept event stands at the time the audit gave it (``times``: an untimed one takes the time of
+        the last timed kept event before it), so that the timeline and the audit agree; any other
+        untimed event takes that of the last timed event read before it.
+        """
         items: list[Event | Extra] = sorted([*self.timeline.events, *self.extras], key=_seq)
-        return [item for _, _, item in sorted(_decorate(items), key=lambda d: (d[0], d[1]))]
+        audited = {id(ev): t for ev, t in zip(self.timeline.events, self.times())}
+        last = float("-inf")
+        decorated = []
+        for item in items:
+            if item.ts is not None:
+                last = item.ts
+            at = audited.get(id(item)) if type(item) is Event else None
+            decorated.append((last if at is None else at, item.seq, item))
+        return [item for _, _, item in sorted(decorated, key=lambda d: (d[0], d[1]))]
 
 
 def _seq(item: Event | Extra) -> int:
     return item.seq
-
-
-def _decorate(items: list[Event | Extra]) -> list[tuple[float, int, Event | Extra]]:
-    last = float("-inf")
-    out = []
-    for item in items:
-        if item.ts is not None:
-            last = item.ts
-        out.append((last, item.seq, item))
-    return out
 
 
 def effective_times(events: list[Event]) -> list[float | None]:

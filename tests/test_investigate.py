@@ -635,3 +635,17 @@ def test_lineage_finds_a_list_item_where_the_alignment_put_it(tmp_path: Path, ru
         ("items[1].qty", "removed_field", 2, None, False),  # the middle item was dropped
         ("items[2].qty", "kept", 3, 3, True),  # it arrived at index 1
     ]
+
+
+def test_show_puts_an_untimed_event_where_the_audit_does(tmp_path: Path, runner: CliRunner) -> None:
+    sent = {"trace_id": "O", "type": "handoff.sent", "ts": 10, "handoff_id": "h1", "from": "a", "to": "b", "state": {"x": 1}}
+    events = [
+        sent,
+        {"trace_id": "O", "type": "agent.start", "ts": 5, "agent": "b"},  # written late
+        {"trace_id": "O", "type": "tool.call", "agent": "b", "tool": "t", "args": {}},  # no ts: the send's time
+        {"trace_id": "O", "type": "llm.call", "ts": 7, "agent": "b"},
+        {**sent, "type": "handoff.received", "ts": 10.2},
+    ]
+    view = _json(runner.invoke(app, ["show", "O", str(write_events(tmp_path / "o.jsonl", events)), "-f", "json"]))
+    order = [(e["type"], e["offset_ms"]) for e in view["timeline"]]
+    assert order == [("agent.start", 0.0), ("llm.call", 2000.0), ("handoff", 5000.0), ("tool.call", 5000.0), ("trace", 5200.0)]
