@@ -17,7 +17,20 @@ import sys
 import dask
 
 from handoff_audit.formatters import render
-from handoff_audit.pipeline import ScanConfig, audit, finish
+from handoff_audit.models import Report
+from handoff_audit.pipeline import Misrouted, ScanConfig, audit, finish
+
+
+def run(config: ScanConfig, partitions: int, scheduler: str) -> Report:
+    """The report of ``config``, audited in ``partitions`` Dask tasks and merged."""
+    partials = [dask.delayed(audit)(config, part, partitions) for part in range(partitions)]
+    merged = dask.delayed(finish)(partials)
+    if "://" in scheduler:
+        from dask.distributed import Client  # needs the distributed package
+
+        with Client(scheduler):
+            return merged.compute()  # type: ignore[no-any-return]
+    return merged.compute(scheduler=scheduler)  # type: ignore[no-any-return]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,15 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     config = ScanConfig(tuple(a.paths))
-    partials = [dask.delayed(audit)(config, part, a.partitions) for part in range(a.partitions)]
-    merged = dask.delayed(finish)(partials)
-    if "://" in a.scheduler:
-        from dask.distributed import Client  # needs the distributed package
-
-        with Client(a.scheduler):
-            report = merged.compute()
-    else:
-        report = merged.compute(scheduler=a.scheduler)
+    try:
+        report = run(config, a.partitions, a.scheduler)
+    except Misrouted:
+        # A line repeats its trace_id key: only one partition reading every line can be sure to give it
+        # to the right trace (as handoff-audit scan does in this case).
+        report = run(config, 1, a.scheduler)
     sys.stdout.write(render(a.format, report, width=120, color=False))
     return 0
 

@@ -267,7 +267,8 @@ def inputs(arguments: list[str] | tuple[str, ...]) -> list[Source]:
 
 
 def expand(arguments: list[str]) -> list[Source]:
-    """Resolve arguments to sources; directories are searched recursively, in sorted order.
+    """Resolve arguments to sources; directories are searched recursively, in sorted order, and a file
+    reached twice is read once.
 
     Raises InputError for a path that does not exist or a directory that cannot be listed. A named
     path that exists but cannot be read (a symlink loop, say) is a source: reading it fails, and that
@@ -285,7 +286,22 @@ def expand(arguments: list[str]) -> list[Source]:
             sources.append(Source(display_name(arg), arg))
         else:
             raise InputError(f"{display_name(arg)}: no such file or directory")
-    return sources
+    return _once(sources)
+
+
+def _once(sources: list[Source]) -> list[Source]:
+    """Each file once, where it first comes: a file named twice, or named beside a directory that
+    holds it, would otherwise be read twice and each of its traces seen twice."""
+    seen: set[str] = set()
+    out = []
+    for src in sources:
+        if src.path is not None:
+            key = os.path.realpath(src.path)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(src)
+    return out
 
 
 def display_name(path: str) -> str:

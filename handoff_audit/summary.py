@@ -6,6 +6,7 @@ dropped as soon as it has been classified.
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 from collections import Counter
@@ -49,6 +50,10 @@ class Aggregator:
         self.traces_succeeded = 0
         self.skipped_count = 0
         self.skipped: list[Skipped] = []
+        # Once the list is full: a max-heap of its read-order keys, to keep the first lines whatever
+        # order they are reported in (span formats report theirs when an input ends).
+        self._latest: list[tuple[int, int, int]] | None = None
+        self._order: dict[str, int] | None = None  # input name -> its place in the read order
         # Lines not parsed because they cannot hold an event of the traces asked for (``show``).
         self.passed_over = 0
         self.unknown_types: Counter[str] = Counter()
@@ -61,10 +66,30 @@ class Aggregator:
         self.contract_edges: dict[tuple[str, str], int | None] = {}
 
     def skip(self, item: Skipped) -> None:
-        """Count a line that could not be used (listed while under the cap)."""
+        """Count a line that could not be used; list the first ``MAX_LISTED_SKIPS`` in read order
+        (input, then line), as ``merged`` does for partitions."""
         self.skipped_count += 1
         if len(self.skipped) < MAX_LISTED_SKIPS:
             self.skipped.append(item)
+            return
+        heap = self._latest
+        if heap is None:
+            heap = self._latest = [(-o, -n, i) for i, (o, n) in enumerate(map(self._read_order, self.skipped))]
+            heapq.heapify(heap)
+        order, line = self._read_order(item)
+        worst_order, worst_line, i = heap[0]
+        if (order, line) < (-worst_order, -worst_line):
+            self.skipped[i] = item
+            heapq.heapreplace(heap, (-order, -line, i))
+
+    def _read_order(self, item: Skipped) -> tuple[int, int]:
+        return self._input_order().get(item.file, len(self.inputs)), item.line
+
+    def _input_order(self) -> dict[str, int]:
+        order = self._order
+        if order is None:
+            order = self._order = {name: i for i, name in reversed(list(enumerate(self.inputs)))}
+        return order
 
     def add_trace(self, result: TraceResult) -> None:
         """Fold one classified trace into the totals."""
@@ -143,8 +168,7 @@ class Aggregator:
             for key, index in p.contract_edges.items():
                 out.contract_edges[key] = index
             out.contracts = out.contracts or p.contracts
-        order = {name: i for i, name in reversed(list(enumerate(out.inputs)))}
-        out.skipped.sort(key=lambda s: (order.get(s.file, len(order)), s.line))
+        out.skipped.sort(key=out._read_order)
         del out.skipped[MAX_LISTED_SKIPS:]
         return out
 

@@ -171,3 +171,46 @@ def test_the_dask_example_gives_the_report_of_one_run(tmp_path: Path) -> None:
     ).stdout
     direct = CliRunner().invoke(app, ["scan", str(corpus), "-f", "json", "-q"]).stdout
     assert via_dask.decode() == direct
+
+
+def test_the_dask_example_falls_back_to_one_partition_on_a_repeated_trace_id_key(tmp_path: Path) -> None:
+    pytest.importorskip("dask")
+    corpus = tmp_path / "repeated.jsonl"
+    corpus.write_text("".join(
+        f'{{"trace_id":"a{i}","type":"outcome","agent":"x","status":"success","trace_id":"b{i}"}}\n' for i in range(20)
+    ))
+    example = Path(__file__).resolve().parent.parent / "examples" / "dask_scan.py"
+    via_dask = subprocess.run(
+        [sys.executable, str(example), str(corpus), "--partitions", "3", "--scheduler", "synchronous"],
+        capture_output=True, check=True,
+    ).stdout
+    assert via_dask.decode() == CliRunner().invoke(app, ["scan", str(corpus), "-f", "json", "-q", "--exit-zero"]).stdout
+
+
+def _skips_listed(paths: list[str], jobs: int) -> list[tuple[str, int]]:
+    report = run(ScanConfig(tuple(paths), jobs=jobs))
+    return [(s.file, s.line) for s in report.skipped]
+
+
+def test_the_listed_skipped_lines_are_the_first_in_read_order_whatever_the_jobs(tmp_path: Path) -> None:
+    # 1,500 unusable native lines after an Agents SDK export whose skip is reported when it ends.
+    many = tmp_path / "many.jsonl"
+    many.write_text("".join(json.dumps({"trace_id": f"t{i}", "type": "handoff.sent"}) + "\n" for i in range(1500)))
+    export = str(Path(__file__).resolve().parent / "fixtures" / "frameworks" / "agents_sdk" / "no_content.jsonl")
+    one = _skips_listed([export, str(many)], 1)
+    assert one == _skips_listed([export, str(many)], 2) == _skips_listed([export, str(many)], 3)
+    listed_export = [line for file, line in one if file == export]
+    assert listed_export and len(one) == 1000  # the export's skip is listed: it was read first
+    assert [line for file, line in one if file == str(many)] == list(range(1, 1001 - len(listed_export)))
+
+
+def test_a_file_named_twice_or_inside_a_named_directory_is_read_once(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    bad = d / "x.jsonl"
+    lines = [json.dumps({"trace_id": f"t{i}", "type": "handoff.sent"}) + "\n" for i in range(800)]
+    bad.write_text(json.dumps({"trace_id": "ok", "type": "agent.start", "agent": "a"}) + "\n" + "".join(lines))
+    for paths in ([str(bad), str(bad)], [str(d), str(bad)]):
+        report = run(ScanConfig(tuple(paths)))
+        assert report.summary.inputs == (str(bad),) and report.summary.skipped == 800
+        assert _skips_listed(paths, 2) == _skips_listed(paths, 1)
