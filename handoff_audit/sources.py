@@ -73,31 +73,26 @@ class Source:
         return stream
 
 
-class GzipReader(io.RawIOBase):
-    """Gzip members decompressed as they are read, one after another as ``gzip`` joins them (zero
-    bytes between or after members are padding); EOFError if the input ends inside a member.
+class _Decompressing(io.RawIOBase):
+    """A compressed stream decompressed as it is read; EOFError if it ends inside a member or frame.
 
-    Unlike ``gzip.GzipFile``, everything decompressed before corrupt data is handed out first and the
-    error is raised by the read after it. A recorder that died without closing its member, followed by
-    one that appended a member of its own, leaves such a file: its first lines are read, then the
-    read error is reported where they end, instead of the whole file being lost.
-
-    Reads are small while the data expands a lot: counting compressed bytes not yet used would let a
-    bomb expand a thousandfold past the ratio limit before it is seen.
+    Everything decompressed before corrupt data is handed out first, and the error is raised by the
+    read after it. Reads are small while the data expands a lot: counting compressed bytes not yet
+    used would let a bomb expand a thousandfold past the ratio limit before it is seen.
     """
 
-    CHUNK = 1 << 16
-    SMALL = 4096
+    CHUNK = 1 << 20
+    SMALL = 256
+    CUT = "compressed stream ended before its end"  # the EOFError's message
 
     def __init__(self, source: Any) -> None:
         self._source = source
         self.count = 0  # compressed bytes read, for the compression ratio
-        self._chunk = self.SMALL
-        self._dobj = zlib.decompressobj(wbits=31)  # zlib reads the gzip header and checks the trailer
-        self._in_member = False
+        self._chunk = self.SMALL  # grows as long as the data expands little
         self._pending = b""
-        self._at = 0
-        self._failed: BaseException | None = None
+        self._at = 0  # how much of _pending was handed out
+        self._inside = False  # bytes of a member or frame read, its end not yet
+        self._failed: BaseException | None = None  # corrupt data met: raised once _pending is handed out
 
     def readable(self) -> bool:
         return True
@@ -111,13 +106,13 @@ class GzipReader(io.RawIOBase):
                 raise self._failed
             data = self._source.read(self._chunk)
             if not data:
-                if self._in_member:
-                    raise EOFError("compressed file ended before the end of its gzip member")
+                if self._inside:
+                    raise EOFError(self.CUT)
                 return 0
             self.count += len(data)
             self._pending, self._at = self._decompress(data), 0
             if len(self._pending) > 64 * len(data):
-                self._chunk = self.SMALL
+                self._chunk = max(self.SMALL, self._chunk // 8)
             else:
                 self._chunk = min(self.CHUNK, self._chunk * 2)
         n = min(len(buffer), len(self._pending) - self._at)
@@ -126,13 +121,39 @@ class GzipReader(io.RawIOBase):
         return n
 
     def _decompress(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()
+
+
+class GzipReader(_Decompressing):
+    """Gzip members one after another, as ``gzip`` joins them (zero bytes between or after members are
+    padding).
+
+    Unlike ``gzip.GzipFile``, it keeps what was decompressed before corrupt data (see the base class).
+    A recorder that died without closing its member, followed by one that appended a member of its
+    own, leaves such a file: its first lines are read, then the read error is reported where they end,
+    instead of the whole file being lost.
+    """
+
+    CHUNK = 1 << 16
+    SMALL = 4096  # deflate expands at most about 1,000 times
+    CUT = "compressed file ended before the end of its gzip member"
+
+    def __init__(self, source: Any) -> None:
+        super().__init__(source)
+        self._dobj = zlib.decompressobj(wbits=31)  # zlib reads the gzip header and checks the trailer
+
+    def _decompress(self, data: bytes) -> bytes:
         out = []
         while data:
-            if not self._in_member:
+            if not self._inside:
                 data = data.lstrip(b"\x00")  # padding after a member
                 if not data:
                     break
-                self._in_member = True
+                self._inside = True
             before = self._dobj.copy()
             try:
                 out.append(self._dobj.decompress(data))
@@ -146,7 +167,7 @@ class GzipReader(io.RawIOBase):
                 break
             data = self._dobj.unused_data
             self._dobj = zlib.decompressobj(wbits=31)
-            self._in_member = False
+            self._inside = False
         return b"".join(out)
 
     def _salvage(self, data: bytes) -> bytes:
@@ -168,10 +189,6 @@ class GzipReader(io.RawIOBase):
             if self._dobj.eof:
                 break  # a whole member ended: the corrupt bytes come after it
         return b"".join(out)
-
-    def close(self) -> None:
-        self._source.close()
-        super().close()
 
 
 def read_lines(stream: BinaryIO, limits: Limits) -> Iterator[bytes]:
@@ -334,57 +351,23 @@ def _not_a_file(path: str) -> str | None:
     return None if stat.S_ISREG(mode) else "not a regular file"
 
 
-class ZstdReader(io.RawIOBase):
-    """Zstandard frames decompressed as they are read; EOFError if the input ends inside a frame.
+class ZstdReader(_Decompressing):
+    """Zstandard frames one after another; corrupt data keeps what came before it (see the base class).
 
     (The zstandard package's own stream reader ends quietly at a truncated frame, which would drop the
     rest of the file without a word.)
     """
 
-    CHUNK = 1 << 20
     SMALL = 256  # bytes read while the data expands a lot: a bomb's output stays a few MiB per read
+    CUT = "compressed stream ended before the end of its frame"
 
     def __init__(self, source: Any) -> None:
         import zstandard  # only when a Zstandard input is read
 
-        self._source = source
-        self.count = 0  # compressed bytes read, for the compression ratio
-        self._chunk = self.SMALL  # grows as long as the data expands little
+        super().__init__(source)
         self._new = zstandard.ZstdDecompressor().decompressobj
         self._error = zstandard.ZstdError
         self._dobj = self._new()
-        self._pending = b""
-        self._at = 0  # how much of _pending was handed out
-        self._in_frame = False
-        self._failed: str | None = None  # corrupt data met: raised once _pending is handed out
-
-    def readable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return int(self._source.fileno())
-
-    def readinto(self, buffer: Any) -> int:
-        while self._at >= len(self._pending):
-            if self._failed is not None:
-                raise OSError(self._failed)
-            data = self._source.read(self._chunk)
-            if not data:
-                if self._in_frame:
-                    raise EOFError("compressed stream ended before the end of its frame")
-                return 0
-            self.count += len(data)
-            self._pending, self._at = self._decompress(data), 0
-            # Zstandard can expand a few bytes into 128 KiB: read little while the output is that
-            # large, so that one read never makes gigabytes; grow back for ordinary data.
-            if len(self._pending) > 64 * len(data):
-                self._chunk = max(self.SMALL, self._chunk // 8)
-            else:
-                self._chunk = min(self.CHUNK, self._chunk * 2)
-        n = min(len(buffer), len(self._pending) - self._at)
-        buffer[:n] = memoryview(self._pending)[self._at : self._at + n]
-        self._at += n
-        return n
 
     def _decompress(self, data: bytes) -> bytes:
         """What ``data`` decompresses to. Corrupt data (junk after the last frame, say) ends the output
@@ -394,14 +377,10 @@ class ZstdReader(io.RawIOBase):
             try:
                 out.append(self._dobj.decompress(data))
             except self._error as err:
-                self._failed = f"corrupt Zstandard data ({err})"
+                self._failed = OSError(f"corrupt Zstandard data ({err})")
                 break
-            self._in_frame = not self._dobj.eof
+            self._inside = not self._dobj.eof
             data = self._dobj.unused_data if self._dobj.eof else b""
             if self._dobj.eof:
                 self._dobj = self._new()
         return b"".join(out)
-
-    def close(self) -> None:
-        self._source.close()
-        super().close()
