@@ -76,13 +76,18 @@ def _walk(a: Any, b: Any, path: Path, out: list[FieldChange]) -> None:
             for i, (av, bv) in enumerate(zip(a, b)):
                 if not same(av, bv):
                     _walk(av, bv, (*path, i), out)
-        elif not b or (len(b) < len(a) and same(a[: len(b)], b)):
+        elif _cut_short(a, b):
             # Emptied or cut short: one change on the list, for the classifier to name.
             out.append(FieldChange("changed", path, a, b))
         else:
             _align(a, b, path, out)
     elif not same(a, b):
         out.append(FieldChange("changed", path, a, b))
+
+
+def _cut_short(a: list[Any], b: list[Any]) -> bool:
+    """Whether ``b`` is ``a`` emptied, or cut short (a shorter list equal to the start of ``a``)."""
+    return not b or (len(b) < len(a) and same(a[: len(b)], b))
 
 
 # Pairs of items difflib may weigh in one list. Its worst case grows with the product of the lengths
@@ -160,8 +165,8 @@ def _aligned(a: list[Any], b: list[Any], i: int) -> int | None:
     """The index in ``b`` of item ``i`` of ``a``, as ``_walk`` pairs them; None for an item removed."""
     if len(a) == len(b):
         return i
-    if not b or (len(b) < len(a) and same(a[: len(b)], b)):
-        return i if i < len(b) else None  # cut short: what is left is the start
+    if _cut_short(a, b):
+        return i if i < len(b) else None  # what is left is the start
     for op, i1, i2, j1, j2 in _opcodes(a, b):
         if i1 <= i < i2:
             if op == "equal":

@@ -30,7 +30,7 @@ from handoff_audit.config import AUTO_JOBS_BYTES, ScanConfig
 from handoff_audit.errors import InputError, UsageError
 from handoff_audit.models import Report
 from handoff_audit.whole_trace import FullCollector, TraceHook
-from handoff_audit.sources import READ_ERRORS, Source, close, inputs, read_lines
+from handoff_audit.sources import READ_ERRORS, Source, inputs, read_lines
 from handoff_audit.summary import Aggregator
 
 __all__ = ["Misrouted", "ScanConfig", "audit", "finish", "run", "run_traces"]
@@ -84,7 +84,7 @@ def _byte_ranges(sources: list[Source], config: ScanConfig, jobs: int) -> ranges
         except READ_ERRORS:
             return None
         finally:
-            close(stream)
+            stream.close()
         if fmt != "native" and not (src.path is not None and os.path.getsize(src.path) == 0):
             return None  # only native lines can be cut anywhere; an empty file has none at all
     return cut

@@ -270,11 +270,6 @@ def open_failure(err: BaseException) -> str:
     return f"cannot open ({strerror})" if strerror else f"{read_failure(err)}; the file was not read"
 
 
-def close(stream: BinaryIO) -> None:
-    """Close what ``Source.open`` returned (a decompressing stream closes the file under it)."""
-    stream.close()
-
-
 def inputs(arguments: list[str] | tuple[str, ...]) -> list[Source]:
     """``expand``, with InputError when the arguments name no trace file at all."""
     sources = expand(list(arguments))

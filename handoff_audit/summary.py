@@ -53,7 +53,7 @@ class Aggregator:
         # Once the list is full: a max-heap of its read-order keys, to keep the first lines whatever
         # order they are reported in (span formats report theirs when an input ends).
         self._latest: list[tuple[int, int, int]] | None = None
-        self._order: dict[str, int] | None = None  # input name -> its place in the read order
+        self._order = {name: i for i, name in reversed(list(enumerate(inputs)))}  # name -> place read
         # Lines not parsed because they cannot hold an event of the traces asked for (``show``).
         self.passed_over = 0
         self.unknown_types: Counter[str] = Counter()
@@ -83,13 +83,7 @@ class Aggregator:
             heapq.heapreplace(heap, (-order, -line, i))
 
     def _read_order(self, item: Skipped) -> tuple[int, int]:
-        return self._input_order().get(item.file, len(self.inputs)), item.line
-
-    def _input_order(self) -> dict[str, int]:
-        order = self._order
-        if order is None:
-            order = self._order = {name: i for i, name in reversed(list(enumerate(self.inputs)))}
-        return order
+        return self._order.get(item.file, len(self.inputs)), item.line
 
     def add_trace(self, result: TraceResult) -> None:
         """Fold one classified trace into the totals."""

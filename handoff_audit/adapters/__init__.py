@@ -19,7 +19,7 @@ from handoff_audit.adapters.base import Adapter
 from handoff_audit.adapters.native import NativeAdapter
 from handoff_audit.config import Limits
 from handoff_audit.models import Skipped
-from handoff_audit.sources import READ_ERRORS, Source, UnreadLine, close, open_failure, read_failure, read_lines
+from handoff_audit.sources import READ_ERRORS, Source, UnreadLine, open_failure, read_failure, read_lines
 
 if TYPE_CHECKING:
     from handoff_audit.buffer import Collector
@@ -195,7 +195,7 @@ def read_inputs(
         except READ_ERRORS as err:
             sink.skip(Skipped(src.name, sink.last_line + 1, f"{read_failure(err)}; the rest of the file was not read"))
         finally:
-            close(stream)
+            stream.close()  # a decompressing stream closes the file under it
         if bar is not None:
             bar.end(src)
 
